@@ -1,0 +1,49 @@
+# pg_llm: two commands on a fresh machine.
+#   make demo   sets everything up and runs the text-to-SQL tutorial end to end (local engine)
+#   make test   sets up what tests need, starts its own PostgreSQL, runs the fast test suite
+PG_CONFIG ?= $(shell command -v pg_config >/dev/null && pg_config --bindir >/dev/null 2>&1 && echo pg_config || echo /usr/lib/postgresql/15/bin/pg_config)
+PYTHON ?= python3
+VENV ?= .venv
+PG_LLM_PYTHON_PATH ?= /usr/local/lib/pg_llm/python
+export PG_CONFIG PG_LLM_PYTHON_PATH
+
+.PHONY: all install system ext backend-python venv test test-slow demo eval-shared bench clean
+
+all: install
+
+install: system ext backend-python venv
+
+system:
+	@scripts/install-system.sh
+
+ext: system
+	$(MAKE) -C ext PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config PG_LLM_PYTHON_PATH=$(PG_LLM_PYTHON_PATH) install >/dev/null
+
+backend-python: system
+	@scripts/install-backend-python.sh
+
+# The project virtualenv: CLI, local engine (torch CPU, llama.cpp), tests. The stamp makes
+# re-runs cheap; pip only runs again when pyproject.toml changes.
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[serve,plot,test]'
+	touch $@
+
+test: install
+	scripts/run-tests.sh -m "not slow" $(PYTEST_ARGS)
+
+test-slow: install
+	scripts/run-tests.sh -m slow $(PYTEST_ARGS)
+
+demo: install
+	$(VENV)/bin/pg-llm demo $(DEMO_ARGS)
+
+eval-shared: install
+	$(VENV)/bin/pg-llm demo --dataset shared $(DEMO_ARGS)
+
+bench: install
+	for b in bench/*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+
+clean:
+	$(MAKE) -C ext clean PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
