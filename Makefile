@@ -1,7 +1,7 @@
 # pg_llm: two commands on a fresh machine.
 #   make demo   sets everything up and runs the text-to-SQL tutorial end to end (local engine)
 #   make test   sets up what tests need, starts its own PostgreSQL, runs the fast test suite
-PG_CONFIG ?= $(shell command -v pg_config >/dev/null && pg_config --bindir >/dev/null 2>&1 && echo pg_config || echo /usr/lib/postgresql/15/bin/pg_config)
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PYTHON ?= python3
 VENV ?= .venv
 PG_LLM_PYTHON_PATH ?= /usr/local/lib/pg_llm/python
@@ -17,7 +17,7 @@ system:
 	@scripts/install-system.sh
 
 ext: system
-	$(MAKE) -C ext PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config PG_LLM_PYTHON_PATH=$(PG_LLM_PYTHON_PATH) install >/dev/null
+	$(MAKE) -C ext PG_CONFIG=$(PG_CONFIG) PG_LLM_PYTHON_PATH=$(PG_LLM_PYTHON_PATH) install >/dev/null
 
 backend-python: system
 	@scripts/install-backend-python.sh
@@ -46,4 +46,4 @@ bench: install
 	for b in bench/*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
 
 clean:
-	$(MAKE) -C ext clean PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+	$(MAKE) -C ext clean PG_CONFIG=$(PG_CONFIG)

@@ -4,7 +4,7 @@
 #   pgcluster.sh start DIR PORT     create if needed, start, wait until ready
 #   pgcluster.sh stop DIR           fast shutdown (no-op when not running)
 set -euo pipefail
-BINDIR=$(${PG_CONFIG:-pg_config} --bindir)
+BINDIR=$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --bindir)
 cmd=$1; dir=$2; port=${3:-54329}
 as_pg() { if [ "$(id -un)" = postgres ]; then "$@"; elif [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
 case "$cmd" in
