@@ -1,0 +1,10 @@
+"""python -m pg_llm.serve [options]: the same as `pg-llm serve`."""
+
+import argparse
+import sys
+
+from .cli import add_arguments, run
+
+parser = argparse.ArgumentParser(prog="python -m pg_llm.serve")
+add_arguments(parser)
+sys.exit(run(parser.parse_args()))

@@ -1,0 +1,92 @@
+"""Validation of a /v1/chat/completions body into generation parameters (OpenAI semantics)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .api_errors import bad_request
+
+ROLE_ALIASES = {"system": "system", "developer": "system", "user": "user",
+                "assistant": "assistant"}
+
+
+@dataclass
+class ChatParams:
+    model: str
+    messages: list[dict]
+    max_tokens: int | None
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    stream: bool = False
+    include_usage: bool = False
+
+
+def _content_text(content, index: int) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # [{"type": "text", "text": ...}] parts
+        texts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+        if len(texts) == len(content) and all(isinstance(t, str) for t in texts):
+            return "".join(texts)
+        raise bad_request(f"messages[{index}].content: only text parts are supported.",
+                          f"messages.[{index}].content")
+    if content is None:
+        return ""
+    raise bad_request(f"messages[{index}].content must be a string.",
+                      f"messages.[{index}].content")
+
+
+def parse_messages(raw) -> list[dict]:
+    if not isinstance(raw, list) or not raw:
+        raise bad_request("'messages' must be a non-empty array.", "messages")
+    messages = []
+    for i, msg in enumerate(raw):
+        if not isinstance(msg, dict) or msg.get("role") not in ROLE_ALIASES:
+            raise bad_request(f"messages[{i}].role must be one of system, developer, user, "
+                              "assistant.", f"messages.[{i}].role")
+        messages.append({"role": ROLE_ALIASES[msg["role"]],
+                         "content": _content_text(msg.get("content"), i)})
+    return messages
+
+
+def _number(body, name, low, high, default, kind=float):
+    value = body.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            (kind is int and int(value) != value) or not low <= value <= high:
+        raise bad_request(f"'{name}' must be a {kind.__name__} between {low} and {high}, "
+                          f"got {value!r}.", name)
+    return kind(value)
+
+
+def parse_chat_body(body: dict) -> ChatParams:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad_request("Missing required parameter: 'model'.", "model")
+    if body.get("n") not in (None, 1):
+        raise bad_request("Only n=1 is supported by the local engine.", "n")
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        stop = [stop]
+    if stop is None:
+        stop = []
+    if not isinstance(stop, list) or len(stop) > 4 or \
+            not all(isinstance(s, str) and s for s in stop):
+        raise bad_request("'stop' must be a non-empty string or up to 4 of them.", "stop")
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    if max_tokens is not None:
+        max_tokens = _number({"max_tokens": max_tokens}, "max_tokens", 1, 1 << 20, None, int)
+    stream = body.get("stream") or False
+    if not isinstance(stream, bool):
+        raise bad_request("'stream' must be a boolean.", "stream")
+    options = body.get("stream_options") or {}
+    return ChatParams(model=model, messages=parse_messages(body.get("messages")),
+                      max_tokens=max_tokens,
+                      temperature=_number(body, "temperature", 0.0, 2.0, 1.0),
+                      top_p=_number(body, "top_p", 0.0, 1.0, 1.0),
+                      seed=_number(body, "seed", -(1 << 63), (1 << 63) - 1, None, int),
+                      stop=stop, stream=stream,
+                      include_usage=bool(isinstance(options, dict) and options.get("include_usage")))

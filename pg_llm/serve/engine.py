@@ -1,0 +1,59 @@
+"""The inference side of the server: loads base models on first use, renders chat prompts
+with each model's template, tokenizes, and hands generations to the batched generator."""
+
+from __future__ import annotations
+
+import threading
+
+from .chat_template import render_chat
+from .inference import BatchedGenerator, GenerationRequest
+from .llama_backend import LlamaModel
+from .models import BaseModel, ModelRegistry
+
+
+class Engine:
+    def __init__(self, registry: ModelRegistry, *, n_parallel: int = 8, ctx_per_seq: int = 2048,
+                 n_threads: int = 2, max_queue: int = 64):
+        self.registry = registry
+        self.n_parallel = n_parallel
+        self.ctx_per_seq = ctx_per_seq
+        self.n_threads = n_threads
+        self.max_queue = max_queue
+        self._generators: dict[str, BatchedGenerator] = {}
+        self._lock = threading.Lock()
+
+    def generator(self, base: BaseModel) -> BatchedGenerator:
+        with self._lock:
+            gen = self._generators.get(base.id)
+            if gen is None:
+                model = LlamaModel(base.gguf_path, n_parallel=self.n_parallel,
+                                   ctx_per_seq=self.ctx_per_seq, n_threads=self.n_threads)
+                gen = self._generators[base.id] = BatchedGenerator(model, self.max_queue)
+            return gen
+
+    def chat_prompt(self, base: BaseModel, messages: list[dict]) -> list[int]:
+        model = self.generator(base).model
+        template = model.chat_template()
+        if not template:
+            raise ValueError(f"model {base.id} has no chat template in its GGUF metadata")
+        text = render_chat(template, messages, add_generation_prompt=True,
+                           **model.special_tokens())
+        return model.tokenize(text)
+
+    def template_for_training(self, base: BaseModel) -> tuple[str, dict]:
+        """The exact template and special tokens inference uses, for the training worker."""
+        model = self.generator(base).model
+        return model.chat_template(), model.special_tokens()
+
+    def text_tokens(self, base: BaseModel, text: str) -> list[int]:
+        return self.generator(base).model.tokenize(text)
+
+    def submit(self, base: BaseModel, req: GenerationRequest) -> None:
+        self.generator(base).submit(req)
+
+    def requests_in_flight(self) -> int:
+        return sum(gen.load() for gen in list(self._generators.values()))
+
+    def close(self) -> None:
+        for gen in self._generators.values():
+            gen.close()

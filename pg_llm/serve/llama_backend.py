@@ -1,0 +1,169 @@
+"""A thin wrapper over llama.cpp's C API (via llama_cpp's ctypes bindings) for one GGUF model:
+weights, vocabulary, one multi-sequence context and the LoRA adapters applied to it.
+
+We use the low-level API rather than llama_cpp.Llama because batching several requests into
+one llama_decode call (one seq_id per request) is what makes concurrent requests cheap.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from pathlib import Path
+
+_init_lock = threading.Lock()
+_log_callback = None  # must stay referenced: llama.cpp calls it for the process lifetime
+
+
+def _llama_cpp():
+    global _log_callback
+    import llama_cpp
+
+    with _init_lock:
+        if _log_callback is None:
+            # Silence llama.cpp's load chatter; failures still surface as return codes.
+            _log_callback = llama_cpp.llama_log_callback(lambda level, text, data: None)
+            llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
+            llama_cpp.llama_backend_init()
+    return llama_cpp
+
+
+class LlamaModel:
+    def __init__(self, gguf_path: Path, *, n_parallel: int, ctx_per_seq: int, n_threads: int,
+                 n_batch: int = 512):
+        lc = _llama_cpp()
+        self.lc = lc
+        self.path = Path(gguf_path)
+        mparams = lc.llama_model_default_params()
+        self.model = lc.llama_model_load_from_file(str(self.path).encode(), mparams)
+        if not self.model:
+            raise RuntimeError(f"llama.cpp could not load {self.path} (not a valid GGUF model?)")
+        self.vocab = lc.llama_model_get_vocab(self.model)
+        self.n_ctx_train = lc.llama_model_n_ctx_train(self.model)
+        self.ctx_per_seq = min(ctx_per_seq, self.n_ctx_train)
+        self.n_parallel = n_parallel
+        self.n_batch = n_batch
+        cparams = lc.llama_context_default_params()
+        cparams.n_ctx = self.ctx_per_seq * n_parallel
+        cparams.n_batch = n_batch
+        cparams.n_ubatch = n_batch
+        cparams.n_seq_max = n_parallel
+        cparams.n_threads = n_threads
+        cparams.n_threads_batch = n_threads
+        self.ctx = lc.llama_init_from_model(self.model, cparams)
+        if not self.ctx:
+            raise RuntimeError(f"llama.cpp could not create a context for {self.path}")
+        self.memory = lc.llama_get_memory(self.ctx)
+        self.batch = lc.llama_batch_init(n_batch, 0, 1)
+        self._adapters: dict[Path, object] = {}
+        self._active_adapter: Path | None = None
+        self._piece_buf = ctypes.create_string_buffer(256)
+
+    # ---- metadata and vocabulary
+    def meta(self, key: str) -> str | None:
+        buf = ctypes.create_string_buffer(1 << 16)
+        n = self.lc.llama_model_meta_val_str(self.model, key.encode(), buf, len(buf))
+        if n < 0:
+            return None
+        if n >= len(buf):
+            buf = ctypes.create_string_buffer(n + 1)
+            self.lc.llama_model_meta_val_str(self.model, key.encode(), buf, len(buf))
+        return buf.value.decode("utf-8", errors="replace")
+
+    def chat_template(self) -> str | None:
+        ptr = self.lc.llama_model_chat_template(self.model, None)
+        return ptr.decode("utf-8") if ptr else None
+
+    def special_tokens(self) -> dict:
+        """bos/eos as text, the variables chat templates expect."""
+        lc = self.lc
+        return {"bos_token": self.token_text(lc.llama_vocab_bos(self.vocab)),
+                "eos_token": self.token_text(lc.llama_vocab_eos(self.vocab))}
+
+    def token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self.piece(token, special=True).decode("utf-8", errors="replace")
+
+    def tokenize(self, text: str, *, add_special: bool = False) -> list[int]:
+        data = text.encode("utf-8")
+        cap = len(data) + 8
+        arr = (self.lc.llama_token * cap)()
+        n = self.lc.llama_tokenize(self.vocab, data, len(data), arr, cap, add_special, True)
+        if n < 0:
+            cap = -n
+            arr = (self.lc.llama_token * cap)()
+            n = self.lc.llama_tokenize(self.vocab, data, len(data), arr, cap, add_special, True)
+        return list(arr[:n])
+
+    def piece(self, token: int, special: bool = False) -> bytes:
+        n = self.lc.llama_token_to_piece(self.vocab, token, self._piece_buf, 256, 0, special)
+        return self._piece_buf.raw[:n] if n > 0 else b""
+
+    def is_end_of_generation(self, token: int) -> bool:
+        return bool(self.lc.llama_vocab_is_eog(self.vocab, token))
+
+    # ---- adapters
+    def use_adapter(self, adapter_path: Path | None) -> None:
+        """Selects the LoRA applied to the next decode (None = base weights)."""
+        if adapter_path == self._active_adapter:
+            return
+        lc = self.lc
+        if adapter_path is None:
+            lc.llama_set_adapters_lora(self.ctx, None, 0, None)
+        else:
+            adapter = self._adapters.get(adapter_path)
+            if adapter is None:
+                adapter = lc.llama_adapter_lora_init(self.model, str(adapter_path).encode())
+                if not adapter:
+                    raise RuntimeError(f"llama.cpp could not load the LoRA adapter {adapter_path}")
+                self._adapters[adapter_path] = adapter
+            arr = (lc.llama_adapter_lora_p_ctypes * 1)(adapter)
+            scales = (ctypes.c_float * 1)(1.0)
+            lc.llama_set_adapters_lora(self.ctx, arr, 1, scales)
+        self._active_adapter = adapter_path
+
+    # ---- decoding
+    def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
+        """entries: (token, position, seq_id, want_logits); at most n_batch of them."""
+        b = self.batch
+        for i, (token, pos, seq, logits) in enumerate(entries):
+            b.token[i] = token
+            b.pos[i] = pos
+            b.n_seq_id[i] = 1
+            b.seq_id[i][0] = seq
+            b.logits[i] = logits
+        b.n_tokens = len(entries)
+        rc = self.lc.llama_decode(self.ctx, b)
+        if rc != 0:
+            raise RuntimeError(f"llama_decode failed with code {rc}")
+
+    def forget_sequence(self, seq_id: int) -> None:
+        self.lc.llama_memory_seq_rm(self.memory, seq_id, -1, -1)
+
+    def new_sampler(self, temperature: float, top_p: float, seed: int | None):
+        lc = self.lc
+        chain = lc.llama_sampler_chain_init(lc.llama_sampler_chain_default_params())
+        if temperature <= 0:
+            lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_greedy())
+        else:
+            if top_p < 1.0:
+                lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_top_p(top_p, 1))
+            lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_temp(temperature))
+            lc.llama_sampler_chain_add(
+                chain, lc.llama_sampler_init_dist(lc.LLAMA_DEFAULT_SEED if seed is None
+                                                  else seed & 0xFFFFFFFF))
+        return chain
+
+    def sample(self, sampler, batch_index: int) -> int:
+        return self.lc.llama_sampler_sample(sampler, self.ctx, batch_index)
+
+    def free_sampler(self, sampler) -> None:
+        self.lc.llama_sampler_free(sampler)
+
+    def logits(self, batch_index: int, n_vocab: int):
+        ptr = self.lc.llama_get_logits_ith(self.ctx, batch_index)
+        return [ptr[i] for i in range(n_vocab)]
+
+    def n_vocab(self) -> int:
+        return self.lc.llama_vocab_n_tokens(self.vocab)

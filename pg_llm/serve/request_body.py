@@ -1,0 +1,20 @@
+"""Reading a JSON request body with OpenAI-style 400 errors instead of framework ones."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import Request
+
+from .api_errors import bad_request
+
+
+async def json_body(request: Request) -> dict:
+    raw = await request.body()
+    try:
+        body = json.loads(raw or b"{}")
+    except json.JSONDecodeError as exc:
+        raise bad_request(f"The request body is not valid JSON ({exc.msg}).") from None
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.")
+    return body

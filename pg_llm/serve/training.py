@@ -1,0 +1,190 @@
+"""The fine-tuning worker: a separate process (one job at a time) that trains a LoRA adapter
+with peft and reports progress as JSON lines on stdout, so the server keeps answering.
+
+    python -m pg_llm.serve.training <job-dir>/spec.json
+
+Output lines: {"type": "step", ...} per optimizer step, then {"type": "done", ...} or
+{"type": "error", "code", "message"}.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import math
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+from .datasets import parse_conversations
+from .training_data import IGNORE, collate, encode_conversation, length_grouped_batches
+
+BASE_LEARNING_RATE = 2e-4
+DEFAULT_LORA = {"r": 16, "alpha": 32, "dropout": 0.0,
+                "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj",
+                                   "gate_proj", "up_proj", "down_proj"]}
+
+
+class TrainingError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def emit(**event) -> None:
+    print(json.dumps(event), flush=True)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """A worker must not outlive a killed server (it would keep training an orphaned job)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    if os.getppid() != parent_pid:
+        sys.exit(1)
+
+
+def _encode_file(path: Path, template: str, tokenizer, max_len: int, special: dict, what: str):
+    conversations = parse_conversations(path.read_bytes())
+
+    def encode(text):
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    examples = [encode_conversation(c, template, encode, max_len, special) for c in conversations]
+    kept = [e for e in examples if e is not None]
+    if not kept:
+        raise TrainingError("invalid_training_file",
+                            f"{what}: no example keeps an assistant token within "
+                            f"{max_len} tokens")
+    return kept, len(examples) - len(kept)
+
+
+def masked_lm_loss(model, ids, labels, mask):
+    """Cross-entropy on assistant tokens only; the LM head (49k-wide for SmolLM2) runs only on
+    the positions that are scored, which saves a large share of the step time."""
+    import torch.nn.functional as F
+
+    base = model.get_base_model()
+    hidden = base.model(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1]
+    targets = labels[:, 1:]
+    scored = targets != IGNORE
+    logits = base.lm_head(hidden[scored]).float()
+    return F.cross_entropy(logits, targets[scored])
+
+
+def _mean_loss(model, batches, pad_id):
+    import torch
+
+    total, weight = 0.0, 0
+    with torch.no_grad():
+        for batch in batches:
+            ids, labels, mask = collate(batch, pad_id)
+            n = int((labels[:, 1:] != IGNORE).sum())
+            total += float(masked_lm_loss(model, ids, labels, mask)) * n
+            weight += n
+    return total / max(weight, 1)
+
+
+def train(spec: dict) -> dict:
+    import torch
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+
+    from .hf_loading import load_model_and_tokenizer
+    from .lora_gguf import write_gguf_adapter
+
+    torch.set_num_threads(spec.get("n_threads", 2))
+    seed = spec.get("seed") or 0
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    hp = spec["hyperparameters"]
+    lora = {**DEFAULT_LORA, **spec.get("lora", {})}
+    out_dir = Path(spec["output_dir"])
+
+    model, tokenizer = load_model_and_tokenizer(Path(spec["base_model_path"]),
+                                                Path(spec["cache_dir"]), torch.bfloat16)
+    special = spec.get("special_tokens", {})
+    template, max_len = spec["chat_template"], spec.get("max_seq_len", 1024)
+    train_ex, dropped = _encode_file(Path(spec["training_file"]), template, tokenizer,
+                                     max_len, special, "training file")
+    valid_ex = []
+    if spec.get("validation_file"):
+        valid_ex, _ = _encode_file(Path(spec["validation_file"]), template, tokenizer,
+                                   max_len, special, "validation file")
+    if dropped:
+        emit(type="message", level="warn",
+             message=f"{dropped} training examples skipped: no assistant token within "
+                     f"{max_len} tokens")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    model.config.use_cache = False
+    peft_model = get_peft_model(model, LoraConfig(
+        r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
+        target_modules=lora["target_modules"], task_type="CAUSAL_LM"))
+    params = [p for p in peft_model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=BASE_LEARNING_RATE * hp["learning_rate_multiplier"],
+                                  weight_decay=0.0)
+    steps_per_epoch = math.ceil(len(train_ex) / hp["batch_size"])
+    total_steps = steps_per_epoch * hp["n_epochs"]
+    warmup = max(1, total_steps // 10)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(
+        (s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup))))
+    valid_batches = [valid_ex[i:i + hp["batch_size"]]
+                     for i in range(0, len(valid_ex), hp["batch_size"])]
+    eval_every = max(1, total_steps // 10)
+
+    emit(type="started", total_steps=total_steps, n_examples=len(train_ex),
+         trainable_params=sum(p.numel() for p in params))
+    step, trained_tokens, started = 0, 0, time.time()
+    peft_model.train()
+    for _epoch in range(hp["n_epochs"]):
+        for batch in length_grouped_batches(train_ex, hp["batch_size"], rng):
+            ids, labels, mask = collate(batch, pad_id)
+            loss = masked_lm_loss(peft_model, ids, labels, mask)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            trained_tokens += int(mask.sum())
+            event = {"type": "step", "step": step, "total_steps": total_steps,
+                     "train_loss": round(float(loss), 6), "trained_tokens": trained_tokens,
+                     "elapsed_s": round(time.time() - started, 3)}
+            if valid_batches and (step % eval_every == 0 or step == total_steps):
+                peft_model.eval()
+                event["valid_loss"] = round(_mean_loss(peft_model, valid_batches, pad_id), 6)
+                peft_model.train()
+            emit(**event)
+
+    peft_model.save_pretrained(str(out_dir / "adapter"))
+    cfg = model.config
+    adapter = write_gguf_adapter(get_peft_model_state_dict(peft_model), alpha=lora["alpha"],
+                                 n_head=cfg.num_attention_heads,
+                                 n_head_kv=cfg.num_key_value_heads,
+                                 path=out_dir / "adapter.gguf", name=spec.get("job_id", "lora"))
+    return {"trained_tokens": trained_tokens, "adapter_path": str(adapter), "steps": step,
+            "train_seconds": round(time.time() - started, 3)}
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(Path(argv[0]).read_text())
+    _die_with_parent(spec["parent_pid"])
+    try:
+        emit(type="done", **train(spec))
+        return 0
+    except TrainingError as exc:
+        emit(type="error", code=exc.code, message=str(exc))
+    except Exception as exc:  # reported to the job; the traceback goes to the worker log
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+        emit(type="error", code="training_failed", message=f"{type(exc).__name__}: {exc}")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
