@@ -1,0 +1,79 @@
+"""llm_create_model, llm_drop_model: validate at the boundary, then pg_llm.catalog.models."""
+
+from __future__ import annotations
+
+import json
+
+from pg_llm import templates
+from pg_llm.api.engines import require_engine
+from pg_llm.catalog import models as catalog
+from pg_llm.engines import CALL_OPTIONS, parse_call_option
+from pg_llm.errors import DuplicateObject, InvalidParameter, UndefinedObject
+from pg_llm.engines.options import REQUEST_OPTIONS, check_request_option
+
+OPTIONS_HINT = ("model options are " + ", ".join((*REQUEST_OPTIONS, *CALL_OPTIONS))
+                + """, e.g. options => '{"max_tokens": 256, "temperature": 0}'""")
+
+
+def _parse_model_options(options) -> dict:
+    if options is None or options == "":
+        return {}
+    try:
+        parsed = json.loads(options) if isinstance(options, str) else dict(options)
+    except (TypeError, ValueError):
+        raise InvalidParameter("options must be a JSON object", hint=OPTIONS_HINT) from None
+    if not isinstance(parsed, dict):
+        raise InvalidParameter("options must be a JSON object", hint=OPTIONS_HINT)
+    checked = {}
+    for key, value in parsed.items():
+        if key in REQUEST_OPTIONS:
+            checked[key] = check_request_option(key, value)
+        elif key in CALL_OPTIONS:
+            checked[key] = parse_call_option(key, value)
+        else:
+            raise InvalidParameter(f"unknown model option {key!r}", hint=OPTIONS_HINT)
+    return checked
+
+
+def require_model(plpy, name) -> dict:
+    model = catalog.get_model(plpy, name) if isinstance(name, str) else None
+    if model is None:
+        known = ", ".join(catalog.model_names(plpy)) or "none yet"
+        raise UndefinedObject(f'model "{name}" does not exist',
+                              hint=f"known models: {known}; create one with llm_create_model")
+    return model
+
+
+def create_model(plpy, name, engine, model_name, prompt_template, predict="answer",
+                 system_prompt=None, options=None):
+    templates.check_identifier(name, "model name")
+    require_engine(plpy, engine)
+    if not isinstance(model_name, str) or not model_name.strip():
+        raise InvalidParameter("model_name must not be empty",
+                               hint="give the provider's model id, e.g. 'smollm2-135m-instruct'")
+    predict = templates.check_identifier(predict if predict is not None else "answer", "predict column")
+    if predict in templates.RESERVED_COLUMNS:
+        raise InvalidParameter(f'predict column "{predict}" collides with a reserved column',
+                               hint="use e.g. predict => 'answer'")
+    prompt_columns = templates.parse_template(prompt_template, predict=predict)
+    if not prompt_columns:
+        raise InvalidParameter("prompt_template has no {{column}} placeholder",
+                               hint="the placeholders become the columns you filter on, "
+                                    "e.g. prompt_template => 'Translate: {{content}}'")
+    if system_prompt is not None:
+        for column in templates.parse_template(system_prompt, what="system_prompt", predict=predict):
+            if column not in prompt_columns:
+                prompt_columns.append(column)
+    parsed_options = _parse_model_options(options)
+    if catalog.get_model(plpy, name) is not None:
+        raise DuplicateObject(f'model "{name}" already exists',
+                              hint=f"drop it with SELECT llm_drop_model('{name}') or pick another name")
+    return catalog.create_model(plpy, name=name, engine=engine, model_name=model_name.strip(),
+                                prompt_template=prompt_template, system_prompt=system_prompt,
+                                predict=predict, prompt_columns=prompt_columns,
+                                options=parsed_options)
+
+
+def drop_model(plpy, name):
+    require_model(plpy, name)
+    catalog.drop_model(plpy, name)

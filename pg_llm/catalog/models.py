@@ -1,0 +1,247 @@
+"""The one module that writes llm.engines, llm.models, llm.model_versions, the engines'
+foreign servers and user mappings, and the model foreign tables and their options.
+
+Everything here runs inside the backend through ``plpy`` and trusts its arguments: the
+``pg_llm.api`` functions validate them first. Names are quoted with ``plpy.quote_ident`` and
+values with ``plpy.quote_literal`` because DDL takes no parameters.
+"""
+
+from __future__ import annotations
+
+import json
+
+from pg_llm import templates
+from pg_llm.engines import CALL_OPTIONS
+
+# Table options this module owns (others a user adds by hand are left alone).
+MANAGED_TABLE_OPTIONS = ("model", "engine", "prompt_template", "system_prompt", "predict",
+                         "prompt_columns", "active_version", "versions", "defaults",
+                         *CALL_OPTIONS)
+REQUEST_DEFAULT_KEYS = ("max_tokens", "temperature", "top_p", "seed", "stop")
+
+
+def _rows(plpy, sql: str, types: list[str] | None = None, args: list | None = None):
+    if not types:
+        return plpy.execute(sql)
+    return plpy.execute(plpy.prepare(sql, types), args)
+
+
+def _options_clause(plpy, options: dict) -> str:
+    return ", ".join(f"{plpy.quote_ident(k)} {plpy.quote_literal(str(v))}"
+                     for k, v in options.items() if v is not None)
+
+
+# -- engines -------------------------------------------------------------------------------
+def get_engine(plpy, name: str) -> dict | None:
+    rows = _rows(plpy, "SELECT * FROM llm.engines WHERE name = $1", ["text"], [name])
+    return dict(rows[0]) if rows else None
+
+
+def engine_names(plpy) -> list[str]:
+    return [r["name"] for r in _rows(plpy, "SELECT name FROM llm.engines ORDER BY name")]
+
+
+def server_exists(plpy, name: str) -> bool:
+    return bool(_rows(plpy, "SELECT 1 FROM pg_catalog.pg_foreign_server WHERE srvname = $1",
+                      ["text"], [name]))
+
+
+def pg_llm_server_exists(plpy, name: str) -> bool:
+    return bool(_rows(plpy, """
+        SELECT 1 FROM pg_catalog.pg_foreign_server s
+        JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+        WHERE s.srvname = $1 AND w.fdwname = 'pg_llm'""", ["text"], [name]))
+
+
+def create_engine(plpy, *, name: str, provider: str, base_url: str, prices: dict,
+                  server_options: dict) -> None:
+    """CREATE SERVER (no secrets in its options: they are world-readable) + catalog row."""
+    options = {"provider": provider, "base_url": base_url, **server_options}
+    options.update({k: v for k, v in prices.items() if v is not None})
+    plpy.execute(f"CREATE SERVER {plpy.quote_ident(name)} FOREIGN DATA WRAPPER pg_llm "
+                 f"OPTIONS ({_options_clause(plpy, options)})")
+    _rows(plpy, """
+        INSERT INTO llm.engines (name, provider, base_url, price_input, price_output,
+                                 price_training, options)
+        VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)""",
+          ["text", "text", "text", "numeric", "numeric", "numeric", "text"],
+          [name, provider, base_url, prices.get("price_input"), prices.get("price_output"),
+           prices.get("price_training"), json.dumps(server_options)])
+
+
+def user_mapping_exists(plpy, engine: str, role: str | None) -> bool:
+    return bool(_rows(plpy, """
+        SELECT 1 FROM pg_catalog.pg_user_mappings
+        WHERE srvname = $1 AND usename = coalesce($2, 'public')""",
+                      ["text", "text"], [engine, role]))
+
+
+def set_api_key(plpy, engine: str, api_key: str | None, role: str | None) -> None:
+    """Store (or remove, when NULL) the key in the engine's user mapping for role/PUBLIC.
+
+    Errors from these statements are re-raised without their SQL text, which holds the key.
+    """
+    target = plpy.quote_ident(role) if role else "PUBLIC"
+    head = f"USER MAPPING FOR {target} SERVER {plpy.quote_ident(engine)}"
+    key = plpy.quote_literal(api_key) if api_key is not None else None
+    try:
+        if not user_mapping_exists(plpy, engine, role):
+            if key is not None:
+                plpy.execute(f"CREATE {head} OPTIONS (api_key {key})")
+            return
+        for action in (("SET", "ADD") if key is not None else ("DROP",)):
+            clause = f"{action} api_key {key}" if key is not None else "DROP api_key"
+            try:
+                with plpy.subtransaction():
+                    plpy.execute(f"ALTER {head} OPTIONS ({clause})")
+                return
+            except plpy.spiexceptions.UndefinedObject:
+                continue  # SET of a missing option / DROP of a missing option: try the next
+    except plpy.spiexceptions.QueryCanceled:
+        raise
+    except plpy.SPIError as exc:
+        from pg_llm.errors import LlmError
+        raise LlmError(f"could not store the API key of engine \"{engine}\": "
+                       f"{_first_line(exc)}".replace(api_key or "\0", "***"),
+                       sqlstate=getattr(exc, "sqlstate", None) or "XX000",
+                       hint="you must own the engine (its foreign server) to set its key") from None
+
+
+def _first_line(exc) -> str:
+    return str(exc.args[0] if exc.args else exc).splitlines()[0]
+
+
+def drop_engine(plpy, name: str) -> None:
+    """DROP SERVER ... CASCADE (its user mappings) + catalog row; models are dropped first."""
+    plpy.execute(f"DROP SERVER IF EXISTS {plpy.quote_ident(name)} CASCADE")
+    _rows(plpy, "DELETE FROM llm.engines WHERE name = $1", ["text"], [name])
+
+
+def models_of_engine(plpy, engine: str) -> list[str]:
+    return [r["name"] for r in _rows(plpy, "SELECT name FROM llm.models WHERE engine = $1 ORDER BY name",
+                                     ["text"], [engine])]
+
+
+# -- models --------------------------------------------------------------------------------
+def get_model(plpy, name: str) -> dict | None:
+    rows = _rows(plpy, "SELECT * FROM llm.models WHERE name = $1", ["text"], [name])
+    return dict(rows[0]) if rows else None
+
+
+def model_names(plpy) -> list[str]:
+    return [r["name"] for r in _rows(plpy, "SELECT name FROM llm.models ORDER BY name")]
+
+
+def live_versions(plpy, model: str) -> dict[int, str]:
+    rows = _rows(plpy, """
+        SELECT version, provider_model_id FROM llm.model_versions
+        WHERE model = $1 AND dropped_at IS NULL ORDER BY version""", ["text"], [model])
+    return {r["version"]: r["provider_model_id"] for r in rows}
+
+
+def find_model_table(plpy, model: str) -> str | None:
+    """The model's foreign table (schema-qualified, quoted), found by its `model` option."""
+    rows = _rows(plpy, """
+        SELECT format('%I.%I', n.nspname, c.relname) AS table_name
+        FROM pg_catalog.pg_foreign_table ft
+        JOIN pg_catalog.pg_class c ON c.oid = ft.ftrelid
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
+        JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+        WHERE w.fdwname = 'pg_llm' AND ('model=' || $1) = ANY (ft.ftoptions)""", ["text"], [model])
+    return rows[0]["table_name"] if rows else None
+
+
+def create_model(plpy, *, name: str, engine: str, model_name: str, prompt_template: str,
+                 system_prompt: str | None, predict: str, prompt_columns: list[str],
+                 options: dict) -> str:
+    """Catalog rows (version 1 = the base model, active) + the foreign table; returns it."""
+    _rows(plpy, """
+        INSERT INTO llm.models (name, engine, base_model, prompt_template, system_prompt,
+                                predict, options, active_version)
+        VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, 1)""",
+          ["text", "text", "text", "text", "text", "text", "text"],
+          [name, engine, model_name, prompt_template, system_prompt, predict, json.dumps(options)])
+    add_version(plpy, name, 1, model_name)
+    columns = [f"{plpy.quote_ident(c)} text" for c in prompt_columns]
+    columns.append(f"{plpy.quote_ident(predict)} text")
+    columns += [f"{c} {t}" for c, t in {**templates.OPTION_COLUMNS, **templates.USAGE_COLUMNS}.items()]
+    # Created in the caller's current schema, like any CREATE TABLE without a schema.
+    plpy.execute(f"CREATE FOREIGN TABLE {plpy.quote_ident(name)} ({', '.join(columns)}) "
+                 f"SERVER {plpy.quote_ident(engine)} "
+                 f"OPTIONS (model {plpy.quote_literal(name)})")
+    sync_table_options(plpy, name)
+    return find_model_table(plpy, name)
+
+
+def add_version(plpy, model: str, version: int, provider_model_id: str, *, job_id=None,
+                metrics: dict | None = None, cost_usd=None) -> None:
+    _rows(plpy, """
+        INSERT INTO llm.model_versions (model, version, provider_model_id, job_id, metrics, cost_usd)
+        VALUES ($1, $2, $3, $4, $5::jsonb, $6)""",
+          ["text", "int4", "text", "int8", "text", "numeric"],
+          [model, version, provider_model_id, job_id,
+           json.dumps(metrics) if metrics is not None else None, cost_usd])
+
+
+def drop_model(plpy, name: str) -> None:
+    table = find_model_table(plpy, name)
+    if table:
+        plpy.execute(f"DROP FOREIGN TABLE {table}")
+    _rows(plpy, "DELETE FROM llm.model_versions WHERE model = $1", ["text"], [name])
+    _rows(plpy, "DELETE FROM llm.models WHERE name = $1", ["text"], [name])
+
+
+def desired_table_options(plpy, model: dict) -> dict:
+    """The foreign table options a scan needs, computed from the catalog rows."""
+    prompt_columns = templates.parse_template(model["prompt_template"], predict=model["predict"])
+    if model["system_prompt"]:
+        for column in templates.parse_template(model["system_prompt"], what="system_prompt",
+                                               predict=model["predict"]):
+            if column not in prompt_columns:
+                prompt_columns.append(column)
+    stored = json.loads(model["options"]) if isinstance(model["options"], str) else (model["options"] or {})
+    versions = live_versions(plpy, model["name"])
+    options = {
+        "model": model["name"],
+        "engine": model["engine"],
+        "prompt_template": model["prompt_template"],
+        "system_prompt": model["system_prompt"],
+        "predict": model["predict"],
+        "prompt_columns": ",".join(prompt_columns),
+        "active_version": str(model["active_version"]),
+        "versions": json.dumps({str(v): mid for v, mid in versions.items()}),
+        "defaults": json.dumps({k: v for k, v in stored.items() if k in REQUEST_DEFAULT_KEYS}),
+    }
+    for name in CALL_OPTIONS:
+        if name in stored:
+            options[name] = str(stored[name])
+    return options
+
+
+def sync_table_options(plpy, model) -> None:
+    """Make the model's foreign table options match llm.models/llm.model_versions.
+
+    Call after any change to a model's catalog rows (new version, active version, options).
+    """
+    name = model if isinstance(model, str) else model["name"]
+    row = get_model(plpy, name)
+    table = find_model_table(plpy, name)
+    if row is None or table is None:
+        return
+    desired = desired_table_options(plpy, row)
+    current_rows = _rows(plpy, "SELECT ftoptions FROM pg_catalog.pg_foreign_table "
+                               "WHERE ftrelid = $1::regclass", ["text"], [table])
+    current = dict(o.split("=", 1) for o in (current_rows[0]["ftoptions"] or []))
+    actions = []
+    for key in MANAGED_TABLE_OPTIONS:
+        value = desired.get(key)
+        if value is None:
+            if key in current:
+                actions.append(f"DROP {plpy.quote_ident(key)}")
+        elif key not in current:
+            actions.append(f"ADD {plpy.quote_ident(key)} {plpy.quote_literal(value)}")
+        elif current[key] != value:
+            actions.append(f"SET {plpy.quote_ident(key)} {plpy.quote_literal(value)}")
+    if actions:
+        plpy.execute(f"ALTER FOREIGN TABLE {table} OPTIONS ({', '.join(actions)})")

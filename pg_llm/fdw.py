@@ -1,0 +1,171 @@
+"""ModelTable: the foreign-table class of a model. Quals -> prompts -> rows.
+
+A scan reads only the foreign table's options (written by pg_llm.catalog.models), never the
+catalog: ``WHERE content = 'x'`` becomes one prompt, ``content = ANY(...)`` many (cartesian
+product over every ANY list), identical requests are sent once, and every row echoes the
+qualified input columns unchanged because PostgreSQL re-checks the quals locally.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+from pg_llm import templates
+from pg_llm.engines import settings_from_options
+from pg_llm.engines.client import ChatRequest, backend_interrupt_checker, chat_many
+from pg_llm.engines.options import REQUEST_OPTIONS, as_int, check_request_option
+from pg_llm.errors import InvalidParameter, MissingPromptValue, UndefinedObject
+from pg_llm.multicorn import ForeignDataWrapper
+
+# Most prompts one scan may send: a cartesian product of ANY lists grows fast.
+MAX_PROMPTS_PER_SCAN = 10000
+
+
+def _json_option(options: dict, name: str, default):
+    raw = options.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        raise InvalidParameter(f"table option {name} is not valid JSON",
+                               hint="re-create the model with llm_create_model") from None
+
+
+def _qual_values(qual) -> list | None:
+    """Values a qual allows for its column, or None when the qual cannot be used."""
+    op = qual.operator
+    if op == "=":
+        return [qual.value]
+    if isinstance(op, (tuple, list)) and len(op) == 2 and op[0] == "=" and op[1]:
+        return list(qual.value or [])
+    return None
+
+
+class ModelTable(ForeignDataWrapper):
+    """A language model as a table: template variables and options in, answers out."""
+
+    def __init__(self, options: dict, columns):
+        super().__init__(options, columns)
+        self.options = dict(options)
+        self.model = options.get("model") or options.get("table") or "model"
+        self.template = options.get("prompt_template") or "{{content}}"
+        self.system_prompt = options.get("system_prompt") or None
+        self.predict = options.get("predict") or "answer"
+        columns_text = options.get("prompt_columns")
+        if columns_text:
+            self.prompt_columns = [c.strip() for c in columns_text.split(",") if c.strip()]
+        else:
+            self.prompt_columns = templates.parse_template(self.template, predict=self.predict)
+            if self.system_prompt:
+                for name in templates.parse_template(self.system_prompt, what="system_prompt"):
+                    if name not in self.prompt_columns:
+                        self.prompt_columns.append(name)
+        self.versions = {str(k): v for k, v in _json_option(options, "versions", {}).items()}
+        if not self.versions and options.get("model_name"):
+            self.versions = {"1": options["model_name"]}  # a hand-written table: one version
+        self.active_version = str(options.get("active_version") or (min(self.versions, key=int)
+                                                                     if self.versions else "1"))
+        self.defaults = {name: check_request_option(name, value)
+                         for name, value in _json_option(options, "defaults", {}).items()}
+        self.settings = settings_from_options(options)
+
+    # -- planning hints (Multicorn API) ------------------------------------------------
+    def get_rel_size(self, quals, columns):
+        # Every prompt costs an HTTP round trip: tell the planner each row is expensive.
+        return (1, 1000)
+
+    # -- execution ---------------------------------------------------------------------
+    def execute(self, quals, columns, sortkeys=None, **kwargs):
+        allowed = self._allowed_values(quals)
+        missing = [c for c in self.prompt_columns if c not in allowed]
+        if missing:
+            example = " AND ".join(f"{c} = '...'" for c in missing)
+            raise MissingPromptValue(
+                f'model "{self.model}" needs a value for '
+                + ", ".join(f'"{c}"' for c in missing) + " in the WHERE clause",
+                detail="each prompt is built from the template " + repr(self.template),
+                hint=f"add WHERE {example}")
+        combos = self._combinations(allowed)
+        if not combos:
+            return []
+        requests, plans = [], []
+        unique: dict[ChatRequest, int] = {}
+        for combo in combos:
+            request, effective = self._build_request(combo)
+            if request not in unique:
+                unique[request] = len(requests)
+                requests.append(request)
+            plans.append((combo, effective, unique[request]))
+        results = chat_many(self.settings, requests, backend_interrupt_checker())
+        rows = []
+        for combo, effective, index in plans:
+            result = results[index]
+            row = dict(effective)
+            row.update(combo)  # echo qualified inputs exactly as given
+            row[self.predict] = result.text
+            row["model_id"] = result.model_id
+            row["prompt_tokens"] = result.prompt_tokens
+            row["completion_tokens"] = result.completion_tokens
+            row["latency_ms"] = round(result.latency_ms, 3)
+            row["finish_reason"] = result.finish_reason
+            rows.append(row)
+        return rows
+
+    def _allowed_values(self, quals) -> dict[str, list]:
+        """Column -> the values its '=' / '= ANY' quals allow (intersection when several)."""
+        allowed: dict[str, list] = {}
+        usable = set(self.prompt_columns) | set(REQUEST_OPTIONS) | {"version"}
+        for qual in quals:
+            if qual.field_name not in usable:
+                continue  # quals on outputs (answer = ...) are checked by PostgreSQL
+            values = _qual_values(qual)
+            if values is None:
+                continue
+            values = list(dict.fromkeys(v for v in values if v is not None))
+            if qual.field_name in allowed:
+                values = [v for v in allowed[qual.field_name] if v in values]
+            allowed[qual.field_name] = values
+        return allowed
+
+    def _combinations(self, allowed: dict[str, list]) -> list[dict]:
+        names = list(allowed)
+        total = 1
+        for name in names:
+            total *= len(allowed[name])
+        if total > MAX_PROMPTS_PER_SCAN:
+            raise InvalidParameter(
+                f"this query would send {total} prompts to model \"{self.model}\" in one scan",
+                hint=f"send at most {MAX_PROMPTS_PER_SCAN} prompts per query (the product of "
+                     "the = ANY lists), or split the query")
+        return [dict(zip(names, values)) for values in itertools.product(*(allowed[n] for n in names))]
+
+    def _build_request(self, combo: dict) -> tuple[ChatRequest, dict]:
+        options = dict(self.defaults)
+        for name in REQUEST_OPTIONS:
+            if name in combo:
+                options[name] = check_request_option(name, combo[name])
+        version = str(as_int("version", combo["version"], minimum=1)) if "version" in combo \
+            else self.active_version
+        model_id = self.versions.get(version)
+        if model_id is None:
+            known = ", ".join(sorted(self.versions, key=int)) or "none"
+            raise UndefinedObject(f'model "{self.model}" has no version {version}',
+                                  hint=f"available versions: {known} (see llm.model_versions)")
+        values = {name: combo[name] for name in self.prompt_columns}
+        messages = []
+        if self.system_prompt:
+            messages.append(("system", templates.render(self.system_prompt, values)))
+        messages.append(("user", templates.render(self.template, values)))
+        request_options = {k: ([v] if k == "stop" else v) for k, v in options.items()}
+        request = ChatRequest(model=model_id, messages=tuple(messages),
+                              options=tuple(sorted((k, _hashable(v)) for k, v in request_options.items())))
+        effective = dict(options)
+        effective["version"] = int(version)
+        return request, effective
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
+
