@@ -1,0 +1,182 @@
+"""The tutorial's text-to-SQL generator: deterministic, disjoint splits, gold SQL that runs.
+
+Every gold query is executed in a real PostgreSQL on the database its setup_sql builds.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+
+import psycopg
+import pytest
+
+from pg_llm.demo.generator import SYSTEM_PROMPT, generate, long_format_rows
+from pg_llm.demo.schemas import EVAL_SCHEMAS, TRAIN_SCHEMAS
+from pg_llm.demo.questions import KINDS
+
+N_TRAIN, N_EVAL = 400, 60
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return generate(n_train=N_TRAIN, n_eval=N_EVAL, seed=42)
+
+
+def test_same_seed_same_data_other_seed_other_data(splits):
+    again = generate(n_train=N_TRAIN, n_eval=N_EVAL, seed=42)
+    assert again == splits
+    other = generate(n_train=N_TRAIN, n_eval=N_EVAL, seed=43)
+    assert [e.content for e in other[0]] != [e.content for e in splits[0]]
+
+
+def test_train_and_eval_schemas_are_disjoint(splits):
+    train, evals = splits
+    train_tables = {t.name for s in TRAIN_SCHEMAS for t in s.tables}
+    eval_tables = {t.name for s in EVAL_SCHEMAS for t in s.tables}
+    assert not train_tables & eval_tables
+    assert {e.schema_key for e in train} <= {s.key for s in TRAIN_SCHEMAS}
+    assert {e.schema_key for e in evals} == {s.key for s in EVAL_SCHEMAS}
+    # No training prompt mentions an evaluation table.
+    mentioned = {m for e in train for m in re.findall(r"CREATE TABLE (\w+)", e.content)}
+    assert mentioned and not mentioned & eval_tables
+    assert len(TRAIN_SCHEMAS) + len(EVAL_SCHEMAS) >= 12
+
+
+def test_question_kinds_are_covered_evenly(splits):
+    train, evals = splits
+    for split, n in ((train, N_TRAIN), (evals, N_EVAL)):
+        kinds = collections.Counter(e.kind for e in split)
+        assert set(kinds) == set(KINDS)
+        assert max(kinds.values()) - min(kinds.values()) <= 1, kinds
+    gold = "\n".join(e.gold_sql for e in train)
+    for construct in ("COUNT(*)", "SUM(", "AVG(", "MIN(", "MAX(", "GROUP BY", "HAVING",
+                      "ORDER BY", "DESC LIMIT", "ASC", " JOIN ", " AND "):
+        assert construct in gold, construct
+    three_table = [e for e in train if e.gold_sql.count(" JOIN ") == 2]
+    assert len(three_table) >= 5
+    assert any(e.kind == "join" and e.gold_sql.count(" JOIN ") == 2 for e in evals)
+
+
+def test_canada_question_is_in_the_training_style(splits):
+    train, _ = splits
+    canada = [e for e in train if "'Canada'" in e.gold_sql]
+    assert canada, "the tutorial's 'customers from Canada' style must be trained on"
+
+
+def test_long_format_shape(splits):
+    train, _ = splits
+    rows = long_format_rows(train)
+    assert len(rows) == 3 * N_TRAIN
+    by_chat = collections.defaultdict(list)
+    for chat_id, message_id, role, content in rows:
+        by_chat[chat_id].append((message_id, role, content))
+    assert len(by_chat) == N_TRAIN
+    for messages in by_chat.values():
+        assert [(m[0], m[1]) for m in messages] == [(1, "system"), (2, "user"), (3, "assistant")]
+        assert messages[0][2] == SYSTEM_PROMPT
+        ddl, question = messages[1][2].rsplit("\n-- ", 1)
+        assert ddl.startswith("CREATE TABLE ") and ddl.endswith(");") and question
+        assert messages[2][2].startswith("SELECT ") and ";" not in messages[2][2]
+
+
+def test_questions_are_distinct(splits):
+    train, evals = splits
+    assert len({e.content for e in train}) == N_TRAIN
+    assert len({e.content for e in evals}) == N_EVAL
+
+
+def test_gold_sql_is_one_postgres_statement():
+    sqlglot = pytest.importorskip("sqlglot")
+    train, evals = generate(n_train=N_TRAIN, n_eval=N_EVAL, seed=42)
+    for e in train + evals:
+        parsed = sqlglot.parse(e.gold_sql, read="postgres")
+        assert len(parsed) == 1 and parsed[0] is not None, e.gold_sql
+
+
+def _run_all(conn, examples):
+    """Build each schema's database in its own PostgreSQL schema; run each gold query there."""
+    built = set()
+    results = {}
+    for e in examples:
+        ns = f"gen_{e.schema_key}"
+        if ns not in built:
+            conn.execute(f"CREATE SCHEMA {ns}")
+            conn.execute(f"SET search_path = {ns}")
+            conn.execute(e.setup_sql)
+            built.add(ns)
+        conn.execute(f"SET search_path = {ns}")
+        results[e.id] = conn.execute(e.gold_sql).fetchall()
+    conn.execute("RESET search_path")
+    return results
+
+
+def test_every_gold_query_returns_rows_on_its_database(db, splits):
+    train, evals = splits
+    for split in (train, evals):
+        results = _run_all(db, split)
+        for e in split:
+            rows = results[e.id]
+            assert rows, f"empty result: {e.question} / {e.gold_sql}"
+            assert all(v is not None for v in rows[0]), e.gold_sql
+            if e.kind == "aggregate" and "COUNT(*)" in e.gold_sql:
+                assert rows[0][0] > 0, e.gold_sql
+        for ns in {f"gen_{e.schema_key}" for e in split}:
+            db.execute(f"DROP SCHEMA {ns} CASCADE")
+
+
+def test_order_by_limit_has_no_ties(db, splits):
+    """A LIMIT answer is only checkable when the sort column has no ties."""
+    train, evals = splits
+    for split in (train, evals):
+        limited = [e for e in split if " LIMIT " in e.gold_sql]
+        assert len(limited) >= len(split) // 20
+        checks = []
+        for e in limited:
+            table, column = re.search(r"FROM (\w+) .*ORDER BY (\w+)", e.gold_sql).groups()
+            checks.append(e.__class__(**{**e.__dict__, "gold_sql":
+                f"SELECT count(*) = count(DISTINCT {column}) FROM {table}"}))
+        results = _run_all(db, checks)
+        for e in checks:
+            assert results[e.id] == [(True,)], e.gold_sql
+        for ns in {f"gen_{e.schema_key}" for e in split}:
+            db.execute(f"DROP SCHEMA {ns} CASCADE")
+
+
+# --- the SQL function, through a real client --------------------------------------------
+
+def test_llm_generate_demo_data_creates_both_tables(db, splits):
+    summary = db.execute("SELECT table_name, row_count FROM llm_generate_demo_data()").fetchall()
+    assert summary == [("demo_data", 3 * N_TRAIN), ("demo_eval", N_EVAL)]
+    n_chats, roles = db.execute(
+        "SELECT count(DISTINCT chat_id), array_agg(DISTINCT role ORDER BY role) FROM demo_data").fetchone()
+    assert n_chats == N_TRAIN and roles == ["assistant", "system", "user"]
+    # The backend's Python (Debian's) produces exactly what the project's Python produces.
+    train, evals = splits
+    first = db.execute("SELECT content FROM demo_data WHERE chat_id = 1 AND role = 'user'").fetchone()[0]
+    assert first == train[0].content
+    rows = db.execute("SELECT id, content, gold_sql, setup_sql, schema_key, kind FROM demo_eval ORDER BY id").fetchall()
+    assert rows == [(e.id, e.content, e.gold_sql, e.setup_sql, e.schema_key, e.kind) for e in evals]
+
+
+def test_llm_generate_demo_data_sizes_names_and_replace(db):
+    db.execute("CREATE SCHEMA tut")
+    db.execute("SELECT * FROM llm_generate_demo_data('tut.small', 'tut.small_eval', n_train => 10, n_eval => 5, seed => 7)")
+    assert db.execute("SELECT count(*) FROM tut.small").fetchone()[0] == 30
+    db.execute("SELECT * FROM llm_generate_demo_data('tut.small', 'tut.small_eval', n_train => 20, n_eval => 0)")
+    assert db.execute("SELECT count(*) FROM tut.small").fetchone()[0] == 60
+    assert db.execute("SELECT count(*) FROM tut.small_eval").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("call, fragment", [
+    ("llm_generate_demo_data(n_train => 0)", "n_train must be between"),
+    ("llm_generate_demo_data(n_eval => -1)", "n_eval must be between"),
+    ("llm_generate_demo_data('same', 'same')", "must differ"),
+    ("llm_generate_demo_data('', 'e')", "must not be empty"),
+    ("llm_generate_demo_data('a.b.c.d', 'e')", "too many dotted parts"),
+])
+def test_bad_arguments_are_clear_sql_errors(db, call, fragment):
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as err:
+        db.execute(f"SELECT * FROM {call}")
+    assert fragment in err.value.diag.message_primary
+    assert err.value.diag.message_hint
