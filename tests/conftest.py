@@ -42,7 +42,7 @@ def pg_cluster():
         subprocess.run([str(CLUSTER_SCRIPT), "stop", str(PG_DIR)], check=False)
 
 
-def _install_extension(host, port, user, dbname, password=None):
+def _install_extension(host, port, user, dbname, password=None, **_):
     with psycopg.connect(host=host, port=port, user=user, dbname=dbname, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION pg_llm CASCADE")
 
