@@ -233,7 +233,8 @@ class JobManager:
         template, special = self.chat_template_for(base)
         out_dir = self.store.job_dir(job["id"])
         spec = {"job_id": job["id"], "parent_pid": os.getpid(),
-                "base_model_path": str(base.gguf_path), "cache_dir": str(self.store.cache_dir),
+                "base_model_path": str(base.gguf_path),
+                "base_model_dir": str(base.hf_dir) if base.hf_dir else None, "cache_dir": str(self.store.cache_dir),
                 "output_dir": str(out_dir), "chat_template": template, "special_tokens": special,
                 "training_file": str(self.store.file_path(job["training_file"])),
                 "validation_file": (str(self.store.file_path(job["validation_file"]))

@@ -28,35 +28,20 @@ def _llama_cpp():
     return llama_cpp
 
 
-class LlamaModel:
-    def __init__(self, gguf_path: Path, *, n_parallel: int, ctx_per_seq: int, n_threads: int,
-                 n_batch: int = 512):
+class LlamaVocab:
+    """A GGUF's tokenizer and metadata, without the weights: what training needs to tokenize
+    exactly as inference does."""
+
+    def __init__(self, gguf_path: Path, *, vocab_only: bool = True):
         lc = _llama_cpp()
         self.lc = lc
         self.path = Path(gguf_path)
         mparams = lc.llama_model_default_params()
+        mparams.vocab_only = vocab_only
         self.model = lc.llama_model_load_from_file(str(self.path).encode(), mparams)
         if not self.model:
             raise RuntimeError(f"llama.cpp could not load {self.path} (not a valid GGUF model?)")
         self.vocab = lc.llama_model_get_vocab(self.model)
-        self.n_ctx_train = lc.llama_model_n_ctx_train(self.model)
-        self.ctx_per_seq = min(ctx_per_seq, self.n_ctx_train)
-        self.n_parallel = n_parallel
-        self.n_batch = n_batch
-        cparams = lc.llama_context_default_params()
-        cparams.n_ctx = self.ctx_per_seq * n_parallel
-        cparams.n_batch = n_batch
-        cparams.n_ubatch = n_batch
-        cparams.n_seq_max = n_parallel
-        cparams.n_threads = n_threads
-        cparams.n_threads_batch = n_threads
-        self.ctx = lc.llama_init_from_model(self.model, cparams)
-        if not self.ctx:
-            raise RuntimeError(f"llama.cpp could not create a context for {self.path}")
-        self.memory = lc.llama_get_memory(self.ctx)
-        self.batch = lc.llama_batch_init(n_batch, 0, 1)
-        self._adapters: dict[Path, object] = {}
-        self._active_adapter: Path | None = None
         self._piece_buf = ctypes.create_string_buffer(256)
 
     # ---- metadata and vocabulary
@@ -102,6 +87,33 @@ class LlamaModel:
 
     def is_end_of_generation(self, token: int) -> bool:
         return bool(self.lc.llama_vocab_is_eog(self.vocab, token))
+
+
+class LlamaModel(LlamaVocab):
+    """Weights plus one context holding n_parallel sequences of ctx_per_seq tokens each."""
+
+    def __init__(self, gguf_path: Path, *, n_parallel: int, ctx_per_seq: int, n_threads: int,
+                 n_batch: int = 512):
+        super().__init__(gguf_path, vocab_only=False)
+        lc = self.lc
+        self.n_ctx_train = lc.llama_model_n_ctx_train(self.model)
+        self.ctx_per_seq = min(ctx_per_seq, self.n_ctx_train)
+        self.n_parallel = n_parallel
+        self.n_batch = n_batch
+        cparams = lc.llama_context_default_params()
+        cparams.n_ctx = self.ctx_per_seq * n_parallel
+        cparams.n_batch = n_batch
+        cparams.n_ubatch = n_batch
+        cparams.n_seq_max = n_parallel
+        cparams.n_threads = n_threads
+        cparams.n_threads_batch = n_threads
+        self.ctx = lc.llama_init_from_model(self.model, cparams)
+        if not self.ctx:
+            raise RuntimeError(f"llama.cpp could not create a context for {self.path}")
+        self.memory = lc.llama_get_memory(self.ctx)
+        self.batch = lc.llama_batch_init(n_batch, 0, 1)
+        self._adapters: dict[Path, object] = {}
+        self._active_adapter: Path | None = None
 
     # ---- adapters
     def use_adapter(self, adapter_path: Path | None) -> None:

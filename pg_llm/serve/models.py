@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +39,7 @@ class BaseModel:
     id: str
     gguf_path: Path          # what llama.cpp serves
     created: int
+    hf_dir: Path | None = None  # the checkpoint training reads, when registered as a directory
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class FineTunedModel:
 
 
 def parse_model_spec(spec: str) -> tuple[str, Path]:
-    """--model NAME=PATH where PATH is a GGUF file."""
+    """--model NAME=PATH where PATH is a GGUF file or a Hugging Face checkpoint directory."""
     name, sep, path = spec.partition("=")
     if not sep or not name or not path:
         raise ValueError(f"--model expects NAME=PATH, got {spec!r}")
@@ -60,8 +60,10 @@ def parse_model_spec(spec: str) -> tuple[str, Path]:
     p = Path(path).expanduser().resolve()
     if not p.exists():
         raise ValueError(f"model {name}: {p} does not exist")
-    if not (p.is_file() and p.suffix == ".gguf"):
-        raise ValueError(f"model {name}: {p} is not a .gguf file")
+    if p.is_dir() and not (p / "config.json").exists():
+        raise ValueError(f"model {name}: {p} has no config.json (not a Hugging Face checkpoint)")
+    if p.is_file() and p.suffix != ".gguf":
+        raise ValueError(f"model {name}: {p} is neither a .gguf file nor a checkpoint directory")
     return name, p
 
 
@@ -72,9 +74,8 @@ def fine_tuned_model_id(base: str, suffix: str, job_id: str) -> str:
 class ModelRegistry:
     """Base models given at startup plus fine-tuned models found in finished jobs."""
 
-    def __init__(self, base_models: dict[str, Path]):
-        now = int(time.time())
-        self.base = {name: BaseModel(name, path, now) for name, path in base_models.items()}
+    def __init__(self, base_models: dict[str, BaseModel]):
+        self.base = dict(base_models)
         self.fine_tuned: dict[str, FineTunedModel] = {}
 
     def add_fine_tuned(self, model_id: str, base: str, adapter_path: Path, created: int) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 from .app import ServeState, create_app
 from .engine import Engine
+from .gguf_export import UnsupportedCheckpoint, cached_gguf
 from .jobs import JobManager
-from .models import SMOLLM2_ID, ModelNotAvailable, ModelRegistry, parse_model_spec, \
+from .models import SMOLLM2_ID, BaseModel, ModelNotAvailable, ModelRegistry, parse_model_spec, \
     smollm2_gguf_path
 from .store import Store
 
@@ -20,11 +22,18 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("PG_LLM_DATA_DIR") or "~/.local/share/pg_llm").expanduser()
 
 
-def base_models(specs: list[str], include_default: bool) -> dict[str, Path]:
-    models = dict(parse_model_spec(s) for s in specs)
+def base_models(specs: list[str], include_default: bool, cache_dir: Path) -> dict[str, BaseModel]:
+    now = int(time.time())
+    models = {}
+    for name, path in (parse_model_spec(s) for s in specs):
+        if path.is_dir():  # llama.cpp serves a GGUF copy; training reads the directory
+            log.info("model %s: converting %s to GGUF (cached)", name, path)
+            models[name] = BaseModel(name, cached_gguf(path, cache_dir), now, hf_dir=path)
+        else:
+            models[name] = BaseModel(name, path, now)
     if include_default and SMOLLM2_ID not in models:
         try:
-            models[SMOLLM2_ID] = smollm2_gguf_path()
+            models[SMOLLM2_ID] = BaseModel(SMOLLM2_ID, smollm2_gguf_path(), now)
         except ModelNotAvailable:
             if not models:
                 raise
@@ -35,8 +44,9 @@ def base_models(specs: list[str], include_default: bool) -> dict[str, Path]:
 
 
 def build_state(args) -> ServeState:
-    registry = ModelRegistry(base_models(args.model, not args.no_default_model))
     store = Store(args.data_dir or default_data_dir())
+    registry = ModelRegistry(base_models(args.model, not args.no_default_model,
+                                         store.cache_dir))
     engine = Engine(registry, n_parallel=args.parallel, ctx_per_seq=args.ctx_per_seq,
                     n_threads=args.threads, max_queue=args.max_queue)
     jobs = JobManager(store, registry, engine.template_for_training, n_threads=args.threads,
@@ -49,9 +59,10 @@ def serve(args) -> int:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("gguf").setLevel(logging.WARNING)  # one line per request, not per tensor
     try:
         state = build_state(args)
-    except (ModelNotAvailable, ValueError) as exc:
+    except (ModelNotAvailable, UnsupportedCheckpoint, ValueError) as exc:
         log.error("%s", exc)
         return 2
     state.jobs.start()

@@ -48,12 +48,8 @@ def _die_with_parent(parent_pid: int) -> None:
         sys.exit(1)
 
 
-def _encode_file(path: Path, template: str, tokenizer, max_len: int, special: dict, what: str):
+def _encode_file(path: Path, template: str, encode, max_len: int, special: dict, what: str):
     conversations = parse_conversations(path.read_bytes())
-
-    def encode(text):
-        return tokenizer(text, add_special_tokens=False)["input_ids"]
-
     examples = [encode_conversation(c, template, encode, max_len, special) for c in conversations]
     kept = [e for e in examples if e is not None]
     if not kept:
@@ -93,7 +89,8 @@ def train(spec: dict) -> dict:
     import torch
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
 
-    from .hf_loading import load_model_and_tokenizer
+    from .hf_loading import load_model
+    from .llama_backend import LlamaVocab
     from .lora_gguf import write_gguf_adapter
 
     torch.set_num_threads(spec.get("n_threads", 2))
@@ -104,21 +101,28 @@ def train(spec: dict) -> dict:
     lora = {**DEFAULT_LORA, **spec.get("lora", {})}
     out_dir = Path(spec["output_dir"])
 
-    model, tokenizer = load_model_and_tokenizer(Path(spec["base_model_path"]),
-                                                Path(spec["cache_dir"]), torch.bfloat16)
+    # Same tokenizer as inference (llama.cpp reading the served GGUF), so what the adapter
+    # learns is what it will be fed.
+    vocab = LlamaVocab(Path(spec["base_model_path"]))
     special = spec.get("special_tokens", {})
     template, max_len = spec["chat_template"], spec.get("max_seq_len", 1024)
-    train_ex, dropped = _encode_file(Path(spec["training_file"]), template, tokenizer,
+    train_ex, dropped = _encode_file(Path(spec["training_file"]), template, vocab.tokenize,
                                      max_len, special, "training file")
     valid_ex = []
     if spec.get("validation_file"):
-        valid_ex, _ = _encode_file(Path(spec["validation_file"]), template, tokenizer,
+        valid_ex, _ = _encode_file(Path(spec["validation_file"]), template, vocab.tokenize,
                                    max_len, special, "validation file")
+    if spec.get("base_model_dir"):
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(spec["base_model_dir"], dtype=torch.bfloat16)
+    else:
+        model = load_model(Path(spec["base_model_path"]), Path(spec["cache_dir"]), torch.bfloat16)
     if dropped:
         emit(type="message", level="warn",
              message=f"{dropped} training examples skipped: no assistant token within "
                      f"{max_len} tokens")
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    pad_id = 0  # padded positions are masked out of attention and loss
 
     model.config.use_cache = False
     peft_model = get_peft_model(model, LoraConfig(
@@ -152,7 +156,7 @@ def train(spec: dict) -> dict:
             step += 1
             trained_tokens += int(mask.sum())
             event = {"type": "step", "step": step, "total_steps": total_steps,
-                     "train_loss": round(float(loss), 6), "trained_tokens": trained_tokens,
+                     "train_loss": round(loss.item(), 6), "trained_tokens": trained_tokens,
                      "elapsed_s": round(time.time() - started, 3)}
             if valid_batches and (step % eval_every == 0 or step == total_steps):
                 peft_model.eval()
