@@ -245,3 +245,31 @@ def sync_table_options(plpy, model) -> None:
             actions.append(f"SET {plpy.quote_ident(key)} {plpy.quote_literal(value)}")
     if actions:
         plpy.execute(f"ALTER FOREIGN TABLE {table} OPTIONS ({', '.join(actions)})")
+
+
+# -- versions written by fine-tuning (added for pg_llm.api.versions / pg_llm.finetune.jobs) --
+def next_version(plpy, model: str) -> int:
+    """1 + the highest version ever given, dropped ones included (numbers are never reused)."""
+    rows = _rows(plpy, "SELECT coalesce(max(version), 0) + 1 AS v FROM llm.model_versions "
+                       "WHERE model = $1", ["text"], [model])
+    return rows[0]["v"]
+
+
+def get_version(plpy, model: str, version: int) -> dict | None:
+    rows = _rows(plpy, "SELECT * FROM llm.model_versions WHERE model = $1 AND version = $2",
+                 ["text", "int4"], [model, version])
+    return dict(rows[0]) if rows else None
+
+
+def set_active_version(plpy, model: str, version: int) -> None:
+    _rows(plpy, "UPDATE llm.models SET active_version = $2 WHERE name = $1",
+          ["text", "int4"], [model, version])
+    sync_table_options(plpy, model)
+
+
+def mark_version_dropped(plpy, model: str, version: int) -> None:
+    """Soft delete: the row stays (with its metrics and job), the table stops serving it."""
+    _rows(plpy, "UPDATE llm.model_versions SET dropped_at = now() "
+                "WHERE model = $1 AND version = $2 AND dropped_at IS NULL",
+          ["text", "int4"], [model, version])
+    sync_table_options(plpy, model)
