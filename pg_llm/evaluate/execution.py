@@ -1,0 +1,251 @@
+"""Execution match: run the gold query and each generated query on the same small database.
+
+Per data row, inside the caller's transaction (nothing here ever commits):
+
+1. a subtransaction creates a throwaway schema, runs the row's ``setup_sql`` in it (as the
+   caller: it is the caller's own data) and grants USAGE/SELECT on it to ``llm_eval_reader``;
+2. the transaction is made read-only (``SET LOCAL transaction_read_only``, which a
+   subtransaction cannot undo);
+3. every query runs through ``llm._eval_run_as_reader`` (SECURITY DEFINER owned by the
+   reader, which also blocks ``set_config('role', ...)``), wrapped as a subquery so only one
+   SELECT can run, in its own subtransaction so an error is contained, under a deadline;
+4. the outer subtransaction is rolled back: schema, data and grants vanish.
+
+Why a deadline thread instead of ``SET LOCAL statement_timeout``: PostgreSQL arms the
+statement timer once per top-level statement, so changing it inside ``llm_evaluate`` never
+stops a query already running inside the function. The thread sends this backend SIGINT,
+exactly what ``pg_cancel_backend`` does, and the query fails with 57014.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+from pg_llm.evaluate.metrics import executable_sql, has_top_level_order_by
+
+READER_ROLE = "llm_eval_reader"
+# Results larger than this are not compared (and cannot pull a huge result into Python).
+MAX_RESULT_ROWS = 10000
+# Floats are compared after rounding to this many significant digits.
+SIGNIFICANT_DIGITS = 9
+
+_schema_counter = itertools.count(1)
+
+
+class _Discard(Exception):
+    """Raised to roll back a sandbox subtransaction on purpose."""
+
+
+@dataclass
+class QueryOutcome:
+    rows: list[tuple] | None = None  # canonical rows, None when the query did not run
+    error: str | None = None
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.rows is not None
+
+
+@dataclass
+class ItemResult:
+    """What happened to one data row: its gold query and every model's answer."""
+    gold: QueryOutcome
+    answers: list[AnswerResult] = field(default_factory=list)
+
+    @property
+    def executable(self) -> bool:
+        return self.gold.ok
+
+
+@dataclass
+class AnswerResult:
+    executed_ok: bool | None  # None: not executable (gold failed or no setup)
+    execution_match: bool | None
+    error: str | None = None
+
+
+class QueryDeadline:
+    """Cancels this backend's running statement after ``timeout_ms`` unless exited first.
+
+    A lock orders "the query finished" against "the timer fired", so ``fired`` tells for sure
+    whether a cancel was sent (and must be absorbed if the query finished anyway).
+    """
+
+    def __init__(self, timeout_ms: int):
+        self.timeout_s = timeout_ms / 1000.0
+        self.fired = False
+        self._done = False
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(self.timeout_s, self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        with self._lock:
+            if not self._done:
+                self.fired = True
+                os.kill(os.getpid(), signal.SIGINT)  # = pg_cancel_backend(pg_backend_pid())
+
+    def __enter__(self) -> "QueryDeadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+
+
+def _absorb_pending_cancel(plpy) -> None:
+    """The deadline fired just as the query finished: take the pending cancel here."""
+    try:
+        with plpy.subtransaction():
+            plpy.execute("SELECT pg_catalog.pg_sleep(0)")
+    except plpy.spiexceptions.QueryCanceled:
+        pass
+
+
+def _error_text(exc) -> str:
+    sqlstate = getattr(exc, "sqlstate", None)
+    message = str(exc.args[0] if exc.args else exc).splitlines()[0]
+    return f"{sqlstate}: {message}" if sqlstate else message
+
+
+def run_guarded(plpy, timeout_ms: int, action) -> QueryOutcome:
+    """Run ``action()`` in a subtransaction under a deadline; errors become the outcome.
+
+    Only errors of the evaluated SQL are contained: a cancel that is not ours (the user's
+    statement_timeout, pg_cancel_backend) propagates and stops the whole evaluation.
+    """
+    deadline = QueryDeadline(timeout_ms)
+    try:
+        with plpy.subtransaction():
+            with deadline:
+                rows = action()
+            if deadline.fired:
+                _absorb_pending_cancel(plpy)
+                return QueryOutcome(error=f"57014: stopped after {timeout_ms} ms", timed_out=True)
+        return QueryOutcome(rows=rows)
+    except plpy.spiexceptions.QueryCanceled as exc:
+        if not deadline.fired:
+            raise
+        return QueryOutcome(error=f"57014: stopped after {timeout_ms} ms", timed_out=True)
+    except plpy.SPIError as exc:
+        return QueryOutcome(error=_error_text(exc))
+
+
+# -- result comparison -----------------------------------------------------------------
+def _canonical_value(value):
+    if value is None:
+        return ("null",)
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, (int, float)):
+        return ("num", float(f"{float(value):.{SIGNIFICANT_DIGITS}g}"))
+    if isinstance(value, str):
+        return ("text", value)
+    return ("json", json.dumps(value, sort_keys=True))
+
+
+def _values_in_order(pairs):
+    # row_to_json objects keep duplicate column names; only the values (in order) matter.
+    return [value for _, value in pairs]
+
+
+def parse_rows(json_rows: list[str]) -> list[tuple]:
+    """Rows as returned by llm._eval_run_as_reader -> tuples of canonical values."""
+    rows = []
+    for text in json_rows:
+        values = json.loads(text, object_pairs_hook=_values_in_order)
+        rows.append(tuple(_canonical_value(v) for v in values))
+    return rows
+
+
+def results_match(gold: list[tuple], candidate: list[tuple], *, ordered: bool) -> bool:
+    """Same rows (NULL-safe, floats rounded); as a list when order matters, else a multiset.
+    Column names are ignored, column order is not."""
+    if ordered:
+        return gold == candidate
+    return Counter(gold) == Counter(candidate)
+
+
+# -- the sandbox -----------------------------------------------------------------------
+class Sandbox:
+    """Runs the gold query and the answers of one data row on the row's own database."""
+
+    def __init__(self, plpy, timeout_ms: int):
+        self.plpy = plpy
+        self.timeout_ms = timeout_ms
+        self._run_plan = plpy.prepare("SELECT llm._eval_run_as_reader($1, $2) AS row",
+                                      ["text", "int"])
+
+    def _query(self, sql: str) -> QueryOutcome:
+        def action():
+            result = self.plpy.execute(self._run_plan, [sql, MAX_RESULT_ROWS + 1])
+            return [r["row"] for r in result]
+
+        outcome = run_guarded(self.plpy, self.timeout_ms, action)
+        if outcome.ok:
+            if len(outcome.rows) > MAX_RESULT_ROWS:
+                return QueryOutcome(error=f"result has more than {MAX_RESULT_ROWS} rows")
+            outcome.rows = parse_rows(outcome.rows)
+        return outcome
+
+    def _setup(self, schema: str, setup_sql: str | None) -> QueryOutcome:
+        plpy = self.plpy
+        quoted = plpy.quote_ident(schema)
+        plpy.execute(f"CREATE SCHEMA {quoted}")
+        plpy.execute(f"SET LOCAL search_path = {quoted}")
+        if setup_sql and setup_sql.strip():
+            def run_setup():
+                plpy.execute(setup_sql)  # SPI runs every statement of the text
+                return []
+
+            outcome = run_guarded(plpy, self.timeout_ms, run_setup)
+            if not outcome.ok:
+                return QueryOutcome(error=f"setup_sql failed: {outcome.error}")
+            # The setup may have moved search_path: point it back at the sandbox.
+            plpy.execute(f"SET LOCAL search_path = {quoted}")
+        plpy.execute(f"GRANT USAGE ON SCHEMA {quoted} TO {READER_ROLE}")
+        plpy.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {quoted} TO {READER_ROLE}")
+        plpy.execute("SET LOCAL transaction_read_only = on")
+        return QueryOutcome(rows=[])
+
+    def score(self, setup_sql: str | None, gold_sql: str,
+              answers: list[str | None]) -> ItemResult:
+        """Gold + every answer, all rolled back afterwards."""
+        result: ItemResult | None = None
+        schema = f"llm_eval_{os.getpid()}_{next(_schema_counter)}"
+        try:
+            with self.plpy.subtransaction():
+                ready = self._setup(schema, setup_sql)
+                if not ready.ok:
+                    result = ItemResult(gold=ready, answers=[
+                        AnswerResult(None, None, ready.error) for _ in answers])
+                    raise _Discard
+                gold = self._query(executable_sql(gold_sql) or "")
+                ordered = gold.ok and has_top_level_order_by(gold_sql)
+                result = ItemResult(gold=gold)
+                for answer in answers:
+                    result.answers.append(self._score_answer(gold, answer, ordered))
+                raise _Discard
+        except _Discard:
+            pass
+        return result
+
+    def _score_answer(self, gold: QueryOutcome, answer: str | None, ordered: bool) -> AnswerResult:
+        if not gold.ok:
+            return AnswerResult(None, None, f"gold query failed: {gold.error}")
+        sql = executable_sql(answer)
+        if sql is None:
+            return AnswerResult(False, False, "empty answer")
+        outcome = self._query(sql)
+        if not outcome.ok:
+            return AnswerResult(False, False, outcome.error)
+        return AnswerResult(True, results_match(gold.rows, outcome.rows, ordered=ordered))
