@@ -1,0 +1,261 @@
+/*
+ * options.c: validate server, table and user-mapping options; merge them for a scan.
+ *
+ * Option names are open-ended (the Python wrapper defines most of them), but the ones the
+ * bridge or security depends on are checked here, at CREATE/ALTER time.
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+
+#include "access/reloptions.h"
+#include "catalog/pg_foreign_data_wrapper.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_foreign_table.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "fmgr.h"
+#include "nodes/makefuncs.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/varlena.h"
+
+#include "pg_llm.h"
+
+static const char *
+catalog_noun(Oid catalog)
+{
+	switch (catalog)
+	{
+		case ForeignServerRelationId:
+			return "server";
+		case ForeignTableRelationId:
+			return "foreign table";
+		case UserMappingRelationId:
+			return "user mapping";
+		default:
+			return "foreign-data wrapper";
+	}
+}
+
+static bool
+is_identifier(const char *s)
+{
+	if (!(isalpha((unsigned char) *s) || *s == '_'))
+		return false;
+	for (; *s; s++)
+		if (!(isalnum((unsigned char) *s) || *s == '_'))
+			return false;
+	return true;
+}
+
+/* `pg_llm.module.Class`: only code shipped with the extension may run as postgres. */
+static bool
+is_wrapper_class_path(const char *value)
+{
+	char	   *copy = pstrdup(value);
+	char	   *part;
+	char	   *save = NULL;
+	int			parts = 0;
+
+	if (strncmp(value, "pg_llm.", 7) != 0)
+		return false;
+	for (part = strtok_r(copy, ".", &save); part; part = strtok_r(NULL, ".", &save))
+	{
+		if (!is_identifier(part))
+			return false;
+		parts++;
+	}
+	/* strtok_r skips empty parts: reject "pg_llm..x" and a trailing dot explicitly */
+	return parts >= 3 && strstr(value, "..") == NULL && value[strlen(value) - 1] != '.';
+}
+
+static void
+require_nonnegative_number(DefElem *def)
+{
+	char	   *value = defGetString(def);
+	char	   *end;
+	double		number = strtod(value, &end);
+
+	if (end == value || *end != '\0' || number < 0 || number != number)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be a non-negative number, not \"%s\"",
+						def->defname, value),
+				 errhint("Prices are USD per million tokens, e.g. OPTIONS (%s '0.15').",
+						 def->defname)));
+}
+
+static void
+validate_option(DefElem *def, Oid catalog)
+{
+	const char *name = def->defname;
+
+	if (catalog == ForeignDataWrapperRelationId)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("foreign-data wrapper pg_llm takes no options"),
+				 errhint("Put engine options on the server and model options on the foreign table.")));
+
+	if (!is_identifier(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("invalid option name \"%s\"", name),
+				 errhint("Option names are lower-case identifiers such as base_url or prompt_template.")));
+
+	if (strcmp(name, "wrapper") == 0)
+	{
+		if (catalog != ForeignServerRelationId)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("option \"wrapper\" is only valid on a server, not on a %s",
+							catalog_noun(catalog)),
+					 errhint("CREATE SERVER name FOREIGN DATA WRAPPER pg_llm OPTIONS (wrapper 'pg_llm.wrappers.echo.EchoTable')")));
+		if (!is_wrapper_class_path(defGetString(def)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid wrapper class \"%s\"", defGetString(def)),
+					 errdetail("The backend imports the wrapper as the postgres operating-system user."),
+					 errhint("Use a class shipped with pg_llm, e.g. 'pg_llm.fdw.ModelTable' or 'pg_llm.wrappers.echo.EchoTable'.")));
+	}
+	else if (strcmp(name, "api_key") == 0 && catalog != UserMappingRelationId)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("option \"api_key\" is only valid in a user mapping, not on a %s",
+						catalog_noun(catalog)),
+				 errdetail("Server and table options are readable by every user."),
+				 errhint("CREATE USER MAPPING FOR PUBLIC SERVER name OPTIONS (api_key '...')")));
+	else if (strcmp(name, "prompt_columns") == 0)
+	{
+		List	   *names;
+
+		if (catalog != ForeignTableRelationId)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("option \"prompt_columns\" is only valid on a foreign table")));
+		if (!SplitIdentifierString(pstrdup(defGetString(def)), ',', &names))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid prompt_columns \"%s\"", defGetString(def)),
+					 errhint("Give a comma-separated list of column names, e.g. 'question, context'.")));
+	}
+	else if (strncmp(name, "price_", 6) == 0)
+		require_nonnegative_number(def);
+	else if (strcmp(name, "base_url") == 0)
+	{
+		const char *url = defGetString(def);
+
+		if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid base_url \"%s\"", url),
+					 errhint("Give the endpoint's http:// or https:// URL, e.g. 'http://127.0.0.1:8765/v1'.")));
+	}
+}
+
+PG_FUNCTION_INFO_V1(pg_llm_validator);
+
+Datum
+pg_llm_validator(PG_FUNCTION_ARGS)
+{
+	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
+	Oid			catalog = PG_GETARG_OID(1);
+	ListCell   *cell;
+
+	foreach(cell, options)
+		validate_option(lfirst_node(DefElem, cell), catalog);
+
+	PG_RETURN_VOID();
+}
+
+/* The user mapping for userid, else for PUBLIC, else none (GetUserMapping would error). */
+static List *
+user_mapping_options(Oid userid, Oid serverid)
+{
+	Oid			candidates[2] = {userid, InvalidOid};
+	int			i;
+
+	for (i = 0; i < 2; i++)
+	{
+		HeapTuple	tuple = SearchSysCache2(USERMAPPINGUSERSERVER,
+											ObjectIdGetDatum(candidates[i]),
+											ObjectIdGetDatum(serverid));
+		Datum		datum;
+		bool		isnull;
+		List	   *options = NIL;
+
+		if (!HeapTupleIsValid(tuple))
+			continue;
+		datum = SysCacheGetAttr(USERMAPPINGUSERSERVER, tuple,
+								Anum_pg_user_mapping_umoptions, &isnull);
+		if (!isnull)
+			options = untransformRelOptions(datum);
+		ReleaseSysCache(tuple);
+		return options;
+	}
+	return NIL;
+}
+
+/*
+ * Options of a scan, later ones overriding earlier ones as Multicorn merges them:
+ * server, then table, then user mapping. The result holds each name once.
+ */
+List *
+llm_scan_options(ForeignTable *table, ForeignServer *server, Oid userid)
+{
+	List	   *all = list_concat(list_concat(list_copy(server->options),
+											  table->options),
+								  user_mapping_options(userid, server->serverid));
+	List	   *merged = NIL;
+	ListCell   *cell;
+
+	foreach(cell, all)
+	{
+		DefElem    *def = lfirst_node(DefElem, cell);
+		ListCell   *later;
+		bool		overridden = false;
+
+		for_each_cell(later, all, lnext(all, cell))
+			if (strcmp(lfirst_node(DefElem, later)->defname, def->defname) == 0)
+				overridden = true;
+		if (!overridden)
+			merged = lappend(merged, def);
+	}
+	return merged;
+}
+
+/* Attnos named by the table option prompt_columns: the scan needs a value for each. */
+Bitmapset *
+llm_prompt_attnos(Oid relid)
+{
+	ForeignTable *table = GetForeignTable(relid);
+	Bitmapset  *attnos = NULL;
+	ListCell   *cell;
+
+	foreach(cell, table->options)
+	{
+		DefElem    *def = lfirst_node(DefElem, cell);
+		List	   *names;
+		ListCell   *name;
+
+		if (strcmp(def->defname, "prompt_columns") != 0)
+			continue;
+		if (!SplitIdentifierString(pstrdup(defGetString(def)), ',', &names))
+			names = NIL;		/* the validator rejects this already */
+		foreach(name, names)
+		{
+			AttrNumber	attno = get_attnum(relid, (char *) lfirst(name));
+
+			if (attno == InvalidAttrNumber)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("prompt_columns names column \"%s\", which foreign table \"%s\" does not have",
+								(char *) lfirst(name), get_rel_name(relid)),
+						 errhint("ALTER FOREIGN TABLE %s OPTIONS (SET prompt_columns '...') with existing columns.",
+								 get_rel_name(relid))));
+			attnos = bms_add_member(attnos, attno);
+		}
+	}
+	return attnos;
+}

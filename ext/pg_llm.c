@@ -1,0 +1,83 @@
+/*
+ * pg_llm.c: module entry points: the FDW handler, the GUC, and two tiny SQL functions.
+ *
+ * The callbacks themselves live by job in paths.c (planner) and scan.c (executor), the
+ * option validator in options.c, as postgres_fdw splits its code.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "foreign/fdwapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+
+#include "pg_llm.h"
+
+PG_MODULE_MAGIC;
+
+#ifndef PG_LLM_PYTHON_PATH
+#define PG_LLM_PYTHON_PATH "/usr/local/lib/pg_llm/python"
+#endif
+
+char	   *pg_llm_python_path = NULL;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	/* SUSET: the path decides which code runs as the postgres OS user. */
+	DefineCustomStringVariable("pg_llm.python_path",
+							   "Directory the backend's Python imports the pg_llm package from.",
+							   NULL,
+							   &pg_llm_python_path,
+							   PG_LLM_PYTHON_PATH,
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+	MarkGUCPrefixReserved("pg_llm");
+}
+
+PG_FUNCTION_INFO_V1(pg_llm_handler);
+
+Datum
+pg_llm_handler(PG_FUNCTION_ARGS)
+{
+	FdwRoutine *routine = makeNode(FdwRoutine);
+
+	routine->GetForeignRelSize = llmGetForeignRelSize;
+	routine->GetForeignPaths = llmGetForeignPaths;
+	routine->GetForeignPlan = llmGetForeignPlan;
+	routine->BeginForeignScan = llmBeginForeignScan;
+	routine->IterateForeignScan = llmIterateForeignScan;
+	routine->ReScanForeignScan = llmReScanForeignScan;
+	routine->EndForeignScan = llmEndForeignScan;
+	routine->ExplainForeignScan = llmExplainForeignScan;
+
+	PG_RETURN_POINTER(routine);
+}
+
+PG_FUNCTION_INFO_V1(pg_llm_python_path_sql);
+
+/* llm._python_path(): what llm._boot() puts on sys.path. */
+Datum
+pg_llm_python_path_sql(PG_FUNCTION_ARGS)
+{
+	if (pg_llm_python_path == NULL || pg_llm_python_path[0] == '\0')
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(pg_llm_python_path));
+}
+
+PG_FUNCTION_INFO_V1(pg_llm_check_interrupts);
+
+/*
+ * llm._check_interrupts(): Python polls this while it waits on HTTP, so that
+ * statement_timeout and pg_cancel_backend end a scan at once (raises 57014).
+ */
+Datum
+pg_llm_check_interrupts(PG_FUNCTION_ARGS)
+{
+	CHECK_FOR_INTERRUPTS();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,1 @@
+"""Wrapper classes other than the model table (pg_llm.fdw.ModelTable)."""

@@ -1,0 +1,54 @@
+-- 000-bridge.sql: the schema, the FDW and the bridge between the C handler and Python.
+\echo Use "CREATE EXTENSION pg_llm CASCADE" to load this file. \quit
+
+CREATE SCHEMA llm;
+COMMENT ON SCHEMA llm IS 'pg_llm catalog and internal functions';
+
+CREATE FUNCTION llm._fdw_handler() RETURNS fdw_handler
+    AS 'MODULE_PATHNAME', 'pg_llm_handler' LANGUAGE C STRICT;
+
+CREATE FUNCTION llm._fdw_validator(text[], oid) RETURNS void
+    AS 'MODULE_PATHNAME', 'pg_llm_validator' LANGUAGE C STRICT;
+
+CREATE FOREIGN DATA WRAPPER pg_llm
+    HANDLER llm._fdw_handler
+    VALIDATOR llm._fdw_validator;
+COMMENT ON FOREIGN DATA WRAPPER pg_llm IS 'language models as foreign tables (engine = server, model = table)';
+
+-- The directory holding the backend's copy of the pg_llm package (GUC pg_llm.python_path).
+CREATE FUNCTION llm._python_path() RETURNS text
+    AS 'MODULE_PATHNAME', 'pg_llm_python_path_sql' LANGUAGE C STABLE;
+
+-- Python polls this while waiting on HTTP so that statement_timeout and
+-- pg_cancel_backend() interrupt a scan (SQLSTATE 57014).
+CREATE FUNCTION llm._check_interrupts() RETURNS void
+    AS 'MODULE_PATHNAME', 'pg_llm_check_interrupts' LANGUAGE C VOLATILE PARALLEL SAFE;
+
+-- Once per backend: put pg_llm.python_path on sys.path.
+CREATE FUNCTION llm._boot() RETURNS void LANGUAGE plpython3u AS $$
+import sys
+path = plpy.execute("SELECT llm._python_path() AS path")[0]["path"]
+if path and path not in sys.path:
+    sys.path.insert(0, path)
+from pg_llm.boot import boot
+boot(plpy, GD, path)
+$$;
+
+-- The one entry point of the C bridge: JSON payload in, one text[] per row out
+-- (docs/architecture.md). The bridge calls it through fmgr after its own privilege checks;
+-- nobody else may: it imports code as the postgres OS user. SECURITY DEFINER: Python runs
+-- as the extension owner whoever scans (the payload names the scanning role in "user").
+CREATE FUNCTION llm._fdw_execute(payload text) RETURNS SETOF text[]
+LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+if 'pg_llm' not in GD:
+    plpy.execute("SELECT llm._boot()")
+from pg_llm.bridge import execute_scan
+return execute_scan(payload)
+$$;
+
+REVOKE ALL ON FUNCTION llm._fdw_handler() FROM PUBLIC;
+REVOKE ALL ON FUNCTION llm._fdw_validator(text[], oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION llm._python_path() FROM PUBLIC;
+REVOKE ALL ON FUNCTION llm._check_interrupts() FROM PUBLIC;
+REVOKE ALL ON FUNCTION llm._boot() FROM PUBLIC;
+REVOKE ALL ON FUNCTION llm._fdw_execute(text) FROM PUBLIC;
