@@ -108,6 +108,8 @@ def _run_all(conn, examples):
         conn.execute(f"SET search_path = {ns}")
         results[e.id] = conn.execute(e.gold_sql).fetchall()
     conn.execute("RESET search_path")
+    for ns in built:
+        conn.execute(f"DROP SCHEMA {ns} CASCADE")
     return results
 
 
@@ -121,8 +123,6 @@ def test_every_gold_query_returns_rows_on_its_database(db, splits):
             assert all(v is not None for v in rows[0]), e.gold_sql
             if e.kind == "aggregate" and "COUNT(*)" in e.gold_sql:
                 assert rows[0][0] > 0, e.gold_sql
-        for ns in {f"gen_{e.schema_key}" for e in split}:
-            db.execute(f"DROP SCHEMA {ns} CASCADE")
 
 
 def test_order_by_limit_has_no_ties(db, splits):
@@ -139,8 +139,6 @@ def test_order_by_limit_has_no_ties(db, splits):
         results = _run_all(db, checks)
         for e in checks:
             assert results[e.id] == [(True,)], e.gold_sql
-        for ns in {f"gen_{e.schema_key}" for e in split}:
-            db.execute(f"DROP SCHEMA {ns} CASCADE")
 
 
 # --- the SQL function, through a real client --------------------------------------------

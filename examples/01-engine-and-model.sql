@@ -1,0 +1,32 @@
+-- Step 1: an engine and a model. A model is a foreign table; a prompt is a WHERE clause.
+-- Run by hand:  psql -X -v ON_ERROR_STOP=1 -e -f examples/01-engine-and-model.sql
+-- Variables (psql -v NAME=VALUE): base_model, engine_url (default: the local engine on 8765).
+\if :{?base_model} \else \set base_model smollm2-135m-instruct \endif
+\if :{?question} \else
+\set question 'CREATE TABLE customers (id INT PRIMARY KEY, name TEXT, country TEXT, city TEXT, signup_year INT);\nCREATE TABLE orders (id INT PRIMARY KEY, customer_id INT REFERENCES customers(id), order_date DATE, amount NUMERIC(12,2), status TEXT);\n-- Which customers are from Canada? Give their names and cities.'
+\endif
+
+-- The engine: `pg-llm serve`, the built-in OpenAI-compatible engine on this machine.
+\if :{?engine_url}
+SELECT llm_create_engine('local', provider => 'local', base_url => :'engine_url');
+\else
+SELECT llm_create_engine('local', provider => 'local');
+\endif
+
+-- The model: the prompt template has one variable, {{content}}, so the foreign table gets a
+-- column `content` to put in the WHERE clause and a column `answer` with the reply. The system
+-- prompt is the one the training conversations use (see step 2).
+SELECT llm_create_model('ft_sql',
+    engine          => 'local',
+    model_name      => :'base_model',
+    prompt_template => '{{content}}',
+    predict         => 'answer',
+    system_prompt   => 'Answer with one SQL query and nothing else.');
+
+\d ft_sql
+
+-- Ask the base model for a query. Expect a wordy answer: a 135M model explains, repeats the
+-- schema or wraps the SQL in prose; it rarely answers with just the query.
+SELECT answer, version, completion_tokens, round(latency_ms) AS latency_ms
+FROM ft_sql
+WHERE content = :'question';

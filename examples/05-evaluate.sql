@@ -1,0 +1,47 @@
+-- Step 5: compare the base model (ft_sql@1), the prompt-engineered model and the fine-tuned
+-- version on the held-out split, whose schemas the training never saw. llm_evaluate asks each
+-- model every question through its foreign table and scores each answer:
+--   execution_match  the SQL runs in a throwaway schema built by setup_sql, under a read-only
+--                    role with a statement timeout, and returns the gold query's rows;
+--   exact_match      equal to the gold SQL after normalisation;
+--   succinct_rate    the answer is exactly one SQL statement (sqlglot, postgres dialect).
+-- Variables: eval_limit (questions to use, default ALL), out_dir (default .demo/out).
+\if :{?eval_limit} \else \set eval_limit ALL \endif
+\if :{?out_dir} \else \set out_dir .demo/out \endif
+
+SELECT model, version, n,
+       round(execution_match::numeric, 2)    AS execution_match,
+       round(exact_match::numeric, 2)        AS exact_match,
+       round(succinct_rate::numeric, 2)      AS succinct_rate,
+       round(avg_prompt_tokens::numeric)     AS prompt_tokens,
+       round(avg_completion_tokens::numeric) AS completion_tokens,
+       round(avg_latency_ms::numeric)        AS latency_ms,
+       cost_usd
+FROM llm_evaluate(
+    models => ARRAY['ft_sql@1', 'ft_sql_succinct', 'ft_sql'],
+    data   => format('SELECT id, content, gold_sql, setup_sql FROM demo_eval ORDER BY id LIMIT %s',
+                     :'eval_limit'),
+    name   => 'tutorial');
+
+-- Every answer is kept with its verdict: execution match per question kind, per model.
+SELECT d.kind,
+       round(avg(i.execution_match::int) FILTER (WHERE e.version = 1 AND e.model = 'ft_sql'), 2) AS base,
+       round(avg(i.execution_match::int) FILTER (WHERE e.model = 'ft_sql_succinct'), 2)          AS prompt_engineered,
+       round(avg(i.execution_match::int) FILTER (WHERE e.version > 1 AND e.model = 'ft_sql'), 2)  AS fine_tuned
+FROM llm.evaluations e
+JOIN llm.evaluation_items i ON i.evaluation_id = e.id
+JOIN demo_eval d ON d.id::text = i.item_id
+WHERE e.run_id = (SELECT max(run_id) FROM llm.evaluations)
+GROUP BY d.kind ORDER BY d.kind;
+
+-- One fine-tuned answer next to the gold query.
+SELECT i.item_id, i.answer, i.gold_sql, i.execution_match
+FROM llm.evaluations e JOIN llm.evaluation_items i ON i.evaluation_id = e.id
+WHERE e.run_id = (SELECT max(run_id) FROM llm.evaluations) AND e.model = 'ft_sql' AND e.version > 1
+ORDER BY i.item_id::int LIMIT 3;
+
+-- The chart: execution match, exact match and succinct rate per model.
+SELECT max(run_id) AS run_id FROM llm.evaluations \gset
+\setenv PG_LLM_RUN :run_id
+\setenv PG_LLM_OUT :out_dir
+\! pg-llm plot evaluation "$PG_LLM_RUN" --out "$PG_LLM_OUT/accuracy.png"
