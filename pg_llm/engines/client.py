@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -134,8 +135,14 @@ def run_in_workers(tasks: list, concurrency: int, check_interrupts=None) -> list
                 if state["remaining"] == 0:
                     finished.set()
 
-    for _ in range(max(1, min(concurrency, len(tasks)))):
-        threading.Thread(target=worker, name="pg_llm-request", daemon=True).start()
+    # Workers start with every signal blocked (they inherit the mask), so PostgreSQL's
+    # handlers (statement_timeout's SIGALRM, cancel's SIGINT) always run in the backend thread.
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        for _ in range(max(1, min(concurrency, len(tasks)))):
+            threading.Thread(target=worker, name="pg_llm-request", daemon=True).start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
     try:
         while not finished.wait(POLL_INTERVAL_S):
             check_interrupts()

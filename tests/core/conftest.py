@@ -1,0 +1,25 @@
+"""Fixtures for the core tests: a real loopback OpenAI-compatible server and a model on it."""
+
+import pytest
+
+from fake_openai import FakeOpenAI
+
+API_KEY = "sk-core-test-9f8e7d6c5b4a"
+BASE_MODEL = "mistralai/Mistral-7B-Instruct-v0.1"
+
+
+@pytest.fixture
+def fake():
+    with FakeOpenAI(models=[BASE_MODEL, "ft-model-2"], api_key=API_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def ft_sql(db, fake):
+    """The README's model: engine openai_compat, model ft_sql with template {{content}}."""
+    db.execute("SELECT llm_create_engine('openai_compat', base_url => %s, api_key => %s)",
+               (fake.url, API_KEY))
+    db.execute("SELECT llm_create_model('ft_sql', engine => 'openai_compat', model_name => %s, "
+               "prompt_template => '{{content}}', predict => 'answer')", (BASE_MODEL,))
+    fake.reset()
+    return "ft_sql"

@@ -1,0 +1,110 @@
+"""A model queried the ways users query tables: psql, psycopg parameters, PL/pgSQL,
+SQLAlchemy, = ANY, LATERAL joins."""
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import run_psql
+
+
+def test_psql_and_usage_columns(dsn, ft_sql, fake):
+    out = run_psql(dsn, "SELECT answer, model_id, prompt_tokens, completion_tokens, finish_reason, "
+                        "version, latency_ms > 0 FROM ft_sql WHERE content = 'List the customers from Canada'")
+    assert out.stdout.strip() == ("echo:List the customers from Canada|mistralai/Mistral-7B-Instruct-v0.1"
+                                  "|5|5|stop|1|t")
+
+
+def test_psycopg_parameters_and_options(db, ft_sql, fake):
+    row = db.execute("SELECT content, answer, max_tokens, temperature, finish_reason FROM ft_sql "
+                     "WHERE content = %s AND max_tokens = %s AND temperature = %s",
+                     ("a b c d e", 3, 0)).fetchone()
+    assert row == ("a b c d e", "echo:a b c", 3, 0.0, "length")
+    body = fake.chat_requests()[-1].body
+    assert body["max_tokens"] == 3 and body["temperature"] == 0
+    # a server-side prepared statement, executed more than 5 times (generic plan)
+    for i in range(7):
+        assert db.execute("SELECT answer FROM ft_sql WHERE content = %s", (f"q{i}",),
+                          prepare=True).fetchone() == (f"echo:q{i}",)
+
+
+def test_any_fans_out_with_bounded_concurrency_and_dedupes(db, ft_sql, fake):
+    fake.delay = 0.05
+    prompts = [f"question {i}" for i in range(40)] + ["question 0", "question 1"]
+    rows = db.execute("SELECT content, answer FROM ft_sql WHERE content = ANY(%s)", (prompts,)).fetchall()
+    assert sorted(rows) == sorted((p, f"echo:{p}") for p in set(prompts))
+    assert len(fake.chat_requests()) == 40  # duplicates asked once
+    assert fake.max_in_flight == 8  # the default concurrency
+    fake.reset()
+    db.execute("ALTER SERVER openai_compat OPTIONS (ADD concurrency '3')")
+    db.execute("SELECT answer FROM ft_sql WHERE content = ANY(%s)", (prompts[:12],)).fetchall()
+    assert fake.max_in_flight == 3
+
+
+def test_in_list_and_several_option_values(db, ft_sql, fake):
+    rows = db.execute("SELECT content, max_tokens, answer FROM ft_sql "
+                      "WHERE content IN ('a b c', 'd e f') AND max_tokens IN (1, 2) ORDER BY 1, 2").fetchall()
+    assert rows == [("a b c", 1, "echo:a"), ("a b c", 2, "echo:a b"),
+                    ("d e f", 1, "echo:d"), ("d e f", 2, "echo:d e")]
+
+
+def test_lateral_join_and_join_over_a_table(db, ft_sql, fake):
+    db.execute("CREATE TABLE questions (id int PRIMARY KEY, q text)")
+    db.execute("INSERT INTO questions SELECT i, 'question ' || i FROM generate_series(1, 5) i")
+    lateral = db.execute("SELECT q.id, f.answer FROM questions q CROSS JOIN LATERAL "
+                         "(SELECT answer FROM ft_sql WHERE content = q.q) f ORDER BY q.id").fetchall()
+    assert lateral == [(i, f"echo:question {i}") for i in range(1, 6)]
+    joined = db.execute("SELECT q.id, f.answer FROM questions q JOIN ft_sql f ON f.content = q.q "
+                        "ORDER BY q.id").fetchall()
+    assert joined == lateral
+
+
+def test_plpgsql_function_and_procedure_with_variables(db, ft_sql, fake):
+    db.execute("""
+        CREATE FUNCTION ask(question text, budget int) RETURNS text LANGUAGE plpgsql AS $$
+        DECLARE reply text;
+        BEGIN
+            SELECT answer INTO reply FROM ft_sql WHERE content = question AND max_tokens = budget;
+            RETURN reply;
+        END $$""")
+    assert db.execute("SELECT ask('one two three', 2)").fetchone() == ("echo:one two",)
+    db.execute("CREATE TABLE inbox (id int PRIMARY KEY, q text, reply text)")
+    db.execute("INSERT INTO inbox SELECT i, 'msg ' || i, NULL FROM generate_series(1, 8) i")
+    db.execute("""
+        CREATE PROCEDURE answer_inbox() LANGUAGE plpgsql AS $$
+        DECLARE item record; got text;
+        BEGIN
+            FOR item IN SELECT id, q FROM inbox ORDER BY id LOOP
+                SELECT answer INTO got FROM ft_sql WHERE content = item.q;
+                UPDATE inbox SET reply = got WHERE id = item.id;
+            END LOOP;
+        END $$""")
+    db.execute("CALL answer_inbox()")
+    assert db.execute("SELECT id, reply FROM inbox ORDER BY id").fetchall() == [
+        (i, f"echo:msg {i}") for i in range(1, 9)]
+    # a PL/pgSQL handler catches a model error by SQLSTATE
+    db.execute("""
+        CREATE FUNCTION safe_ask(question text, budget int) RETURNS text LANGUAGE plpgsql AS $$
+        BEGIN
+            RETURN ask(question, budget);
+        EXCEPTION WHEN invalid_parameter_value THEN
+            RETURN 'bad budget';
+        END $$""")
+    assert db.execute("SELECT safe_ask('x', 0)").fetchone() == ("bad budget",)
+
+
+def test_sqlalchemy_reflects_and_selects(dsn, ft_sql, fake):
+    info = dict(part.split("=", 1) for part in dsn.split())
+    engine = sa.create_engine(f"postgresql+psycopg://postgres@{info['host']}:{info['port']}/{info['dbname']}")
+    try:
+        table = sa.Table("ft_sql", sa.MetaData(), autoload_with=engine)
+        assert {"content", "answer", "max_tokens", "model_id"} <= set(table.c.keys())
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(table.c.answer, table.c.prompt_tokens)
+                                .where(table.c.content == "hello sqlalchemy")
+                                .where(table.c.max_tokens == 10)).all()
+            assert [tuple(r) for r in rows] == [("echo:hello sqlalchemy", 2)]
+            many = conn.execute(sa.select(table.c.content, table.c.answer)
+                                .where(table.c.content.in_(["x", "y"]))).all()
+            assert sorted(map(tuple, many)) == [("x", "echo:x"), ("y", "echo:y")]
+    finally:
+        engine.dispose()
