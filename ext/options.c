@@ -133,7 +133,8 @@ validate_option(DefElem *def, Oid catalog)
 		if (catalog != ForeignTableRelationId)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-					 errmsg("option \"prompt_columns\" is only valid on a foreign table")));
+					 errmsg("option \"prompt_columns\" is only valid on a foreign table"),
+					 errhint("ALTER FOREIGN TABLE name OPTIONS (ADD prompt_columns 'question')")));
 		if (!SplitIdentifierString(pstrdup(defGetString(def)), ',', &names))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

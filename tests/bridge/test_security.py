@@ -1,0 +1,110 @@
+"""Privileges checked in C per scan, internal functions closed to PUBLIC, option validation."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+INTERNAL = ["llm._fdw_handler()", "llm._fdw_validator(text[], oid)", "llm._python_path()",
+            "llm._check_interrupts()", "llm._boot()", "llm._fdw_execute(text)"]
+
+
+@pytest.fixture
+def alice(echo):
+    echo.execute("DROP ROLE IF EXISTS alice")
+    echo.execute("CREATE ROLE alice")
+    echo.execute("GRANT SELECT ON echo_t TO alice")
+    yield echo
+    echo.execute("RESET ROLE")
+    echo.execute("DROP OWNED BY alice")
+    echo.execute("DROP ROLE alice")
+
+
+def test_no_usage_on_the_engine_server_is_denied(alice):
+    alice.execute("SET ROLE alice")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege) as err:
+        alice.execute("SELECT * FROM echo_t WHERE content = 'x'")
+    assert "foreign server echo" in str(err.value)
+    assert "GRANT USAGE ON FOREIGN SERVER echo TO alice" in err.value.diag.message_hint
+    alice.execute("RESET ROLE")
+    alice.execute("GRANT USAGE ON FOREIGN SERVER echo TO alice")
+    alice.execute("SET ROLE alice")
+    assert alice.execute("SELECT content FROM echo_t WHERE content = 'x'").fetchall() == [("x",)]
+
+
+def test_explain_checks_usage_too(alice):
+    alice.execute("SET ROLE alice")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        alice.execute("EXPLAIN SELECT * FROM echo_t WHERE content = 'x'")
+
+
+def test_plan_prepared_before_set_role_is_checked_again(alice):
+    alice.execute("SET plan_cache_mode = force_generic_plan")
+    alice.execute("PREPARE p(text) AS SELECT content FROM echo_t WHERE content = $1")
+    assert alice.execute("EXECUTE p('a')").fetchall() == [("a",)]
+    alice.execute("SET ROLE alice")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        alice.execute("EXECUTE p('a')")
+
+
+def test_no_select_on_the_table_is_denied(alice):
+    alice.execute("REVOKE SELECT ON echo_t FROM alice")
+    alice.execute("GRANT USAGE ON FOREIGN SERVER echo TO alice")
+    alice.execute("SET ROLE alice")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        alice.execute("SELECT * FROM echo_t WHERE content = 'x'")
+
+
+def test_column_privileges_are_enough_for_the_columns_read(alice):
+    alice.execute("REVOKE SELECT ON echo_t FROM alice")
+    alice.execute("GRANT SELECT (content, answer) ON echo_t TO alice")
+    alice.execute("GRANT USAGE ON FOREIGN SERVER echo TO alice")
+    alice.execute("SET ROLE alice")
+    assert alice.execute("SELECT answer FROM echo_t WHERE content = 'c'").fetchall() == [("echo: c",)]
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        alice.execute("SELECT quals FROM echo_t WHERE content = 'c'")
+
+
+def test_a_view_runs_with_its_owners_privileges(alice):
+    # the view owner (postgres) has USAGE; alice only needs SELECT on the view
+    alice.execute("CREATE VIEW echo_v AS SELECT content, answer FROM echo_t")
+    alice.execute("GRANT SELECT ON echo_v TO alice")
+    alice.execute("SET ROLE alice")
+    assert alice.execute("SELECT answer FROM echo_v WHERE content = 'v'").fetchall() == [("echo: v",)]
+
+
+def test_internal_functions_are_not_executable_by_public(alice):
+    for fn in INTERNAL:
+        (allowed,) = alice.execute("SELECT has_function_privilege('alice', %s, 'EXECUTE')", [fn]).fetchone()
+        assert allowed is False, fn
+    alice.execute("GRANT USAGE ON SCHEMA llm TO alice")
+    alice.execute("SET ROLE alice")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        alice.execute("""SELECT llm._fdw_execute('{"relid": 0, "table": "t", "options": {"wrapper": "pg_llm.x.Y"}, "columns": [], "needed": [], "quals": []}')""")
+
+
+@pytest.mark.parametrize("ddl, sqlstate", [
+    ("CREATE SERVER bad FOREIGN DATA WRAPPER pg_llm OPTIONS (wrapper 'os.system')", "22023"),
+    ("CREATE SERVER bad FOREIGN DATA WRAPPER pg_llm OPTIONS (wrapper 'pg_llm..x')", "22023"),
+    ("CREATE SERVER bad FOREIGN DATA WRAPPER pg_llm OPTIONS (wrapper 'pg_llm')", "22023"),
+    ("CREATE SERVER bad FOREIGN DATA WRAPPER pg_llm OPTIONS (api_key 'sk-visible')", "HV00D"),
+    ("CREATE SERVER bad FOREIGN DATA WRAPPER pg_llm OPTIONS (base_url 'ftp://x')", "22023"),
+    ("CREATE SERVER bad FOREIGN DATA WRAPPER pg_llm OPTIONS (price_input '-1')", "22023"),
+    ("CREATE SERVER bad FOREIGN DATA WRAPPER pg_llm OPTIONS (\"Bad-Name\" 'x')", "HV00D"),
+    ("CREATE FOREIGN TABLE bad (content text) SERVER echo OPTIONS (wrapper 'pg_llm.fdw.ModelTable')", "HV00D"),
+    ("CREATE FOREIGN TABLE bad (content text) SERVER echo OPTIONS (prompt_columns 'a,,b')", "22023"),
+    ("ALTER FOREIGN DATA WRAPPER pg_llm OPTIONS (ADD x 'y')", "HV00D"),
+    ("CREATE USER MAPPING FOR PUBLIC SERVER echo OPTIONS (prompt_columns 'x')", "HV00D"),
+])
+def test_validator_rejects_bad_options_with_a_hint(echo, ddl, sqlstate):
+    with pytest.raises(psycopg.Error) as err:
+        echo.execute(ddl)
+    assert err.value.sqlstate == sqlstate, str(err.value)
+    assert err.value.diag.message_hint
+
+
+def test_prompt_columns_naming_a_missing_column(echo):
+    echo.execute("CREATE FOREIGN TABLE nocol (content text) SERVER echo OPTIONS (prompt_columns 'question')")
+    with pytest.raises(psycopg.errors.UndefinedColumn) as err:
+        echo.execute("SELECT * FROM nocol WHERE content = 'x'")
+    assert "question" in str(err.value) and err.value.diag.message_hint
