@@ -84,6 +84,7 @@ class FakeFinetuneProvider:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._counter = 0
+        self._connections: set = set()
 
     # ---- control
     @property
@@ -110,10 +111,18 @@ class FakeFinetuneProvider:
         return self
 
     def stop(self) -> None:
+        """Like a killed process: stop listening and cut open keep-alive connections."""
         if self._server:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            conns, self._connections = list(self._connections), set()
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def restart(self, *, keep_state: bool) -> None:
         """A crash and restart. With keep_state the provider remembers its jobs but marks the
@@ -222,6 +231,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):  # keep pytest output clean
         pass
+
+    def setup(self):
+        super().setup()
+        with self.fake._lock:
+            self.fake._connections.add(self.connection)
+
+    def finish(self):
+        with self.fake._lock:
+            self.fake._connections.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
 
     # ---- plumbing
     def _send(self, status: int, body: dict) -> None:

@@ -197,6 +197,10 @@ def _final_warning(plpy, job: dict) -> None:
 
 
 def wait(plpy, ref, timeout_s=None):
+    return catalog.as_sql_row(_wait(plpy, ref, timeout_s))
+
+
+def _wait(plpy, ref, timeout_s):
     job = _resolve_job(plpy, ref)
     if job["status"] in FINISHED:
         _final_warning(plpy, job)
@@ -298,6 +302,10 @@ def refresh(plpy):
 
 
 def cancel_job(plpy, job_id):
+    return catalog.as_sql_row(_cancel_job(plpy, job_id))
+
+
+def _cancel_job(plpy, job_id):
     job = catalog.get_job(plpy, job_id)
     if job["status"] in FINISHED:
         raise JobStateError(f"job {job_id} already {job['status']}",

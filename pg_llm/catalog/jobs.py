@@ -43,6 +43,12 @@ def _job(row) -> dict:
     return job
 
 
+def as_sql_row(job: dict) -> dict:
+    """A job dict ready to be returned as an llm.jobs composite (jsonb as JSON text)."""
+    return {k: (json.dumps(v) if k in JSON_COLUMNS and v is not None else v)
+            for k, v in job.items()}
+
+
 # ---- models and engines (read-only here)
 
 def model_info(plpy, model: str) -> dict:
