@@ -35,7 +35,8 @@ def split_url(url: str) -> tuple[str, str | None]:
                                hint="e.g. 'postgresql://user:pass@host:5432/db' or "
                                     "'sqlite:////path/to/file.db'") from None
     password = parsed.password
-    return parsed.set(password=None).render_as_string(hide_password=False), password
+    # URL.set(password=None) means "unchanged"; the namedtuple's _replace really clears it.
+    return parsed._replace(password=None).render_as_string(hide_password=False), password
 
 
 def scrub(text: str, secret: str | None) -> str:
