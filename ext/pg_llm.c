@@ -21,6 +21,7 @@ PG_MODULE_MAGIC;
 #endif
 
 char	   *pg_llm_python_path = NULL;
+int			pg_llm_join_batch_size = 1000;
 
 void		_PG_init(void);
 
@@ -36,6 +37,14 @@ _PG_init(void)
 							   PGC_SUSET,
 							   0,
 							   NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_llm.join_batch_size",
+							"Outer values a joined model table asks for in one call.",
+							"A nested loop over a plain table sends up to this many of its values in one = ANY call; 0 or 1 asks one value per outer row.",
+							&pg_llm_join_batch_size,
+							1000, 0, 100000,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_llm");
 }
 

@@ -60,8 +60,19 @@ enum LlmPlanPrivate
 	LLM_PRIVATE_NEEDED = 0,		/* IntList of attnos the query reads */
 	LLM_PRIVATE_QUAL_ATTNOS,	/* IntList, one per fdw_exprs value */
 	LLM_PRIVATE_QUAL_KINDS,		/* IntList of LlmQualKind */
-	LLM_PRIVATE_BATCH_QUAL		/* Integer: index in fdw_exprs of the batch array, or -1 */
+	LLM_PRIVATE_QUAL_ROLES		/* IntList of LlmQualRole */
 };
+
+/* What a pushed value is for. */
+typedef enum LlmQualRole
+{
+	LLM_ROLE_SCAN = 0,			/* sent with every call */
+	LLM_ROLE_PER_ROW = 1,		/* a nested loop's value, answered from the batch cache */
+	LLM_ROLE_BATCH = 2			/* initplan array of all per-row values to come */
+} LlmQualRole;
+
+/* GUC pg_llm.join_batch_size: values per batched call of a join; < 2 disables batching. */
+extern int	pg_llm_join_batch_size;
 
 /* privileges.c */
 extern void llm_check_scan_privileges(Oid relid, Oid serverid, Oid userid, Bitmapset *needed);
@@ -77,6 +88,26 @@ typedef struct LlmQualValues
 extern char *llm_payload_static_part(Relation rel, List *options, Oid userid, Bitmapset *needed);
 extern char *llm_quals_json(TupleDesc desc, List *qual_values);
 extern char *llm_payload(const char *static_part, const char *quals_json);
+
+/* batch.c: rows of a batched join scan, by prompt value */
+typedef struct LlmBatchEntry
+{
+	char	   *value;			/* text output of the value */
+	int			position;		/* in the initplan's order; -1 if not from it */
+	bool		asked;			/* sent to Python already */
+	List	   *tuples;			/* MinimalTuples Python returned for it */
+} LlmBatchEntry;
+
+typedef struct LlmBatch
+{
+	struct HTAB *by_hash;
+	LlmBatchEntry **order;
+	int			count;
+} LlmBatch;
+
+extern LlmBatch *llm_batch_create(List *values);
+extern LlmBatchEntry *llm_batch_lookup(LlmBatch *batch, const char *value, bool create);
+extern List *llm_batch_next_chunk(LlmBatch *batch, LlmBatchEntry *miss, int size);
 
 /* python.c */
 typedef void (*LlmRowCallback) (Datum row, void *arg);

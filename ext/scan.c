@@ -32,6 +32,7 @@ typedef struct LlmScanState
 	Oid			relid;
 	List	   *qual_attnos;	/* parallel to value_states */
 	List	   *qual_kinds;
+	List	   *qual_roles;		/* LlmQualRole per value */
 	List	   *value_states;	/* ExprState per pushed value */
 	Bitmapset  *needed;			/* attnos the query reads */
 	char	   *static_payload; /* the payload minus its quals */
@@ -46,8 +47,18 @@ typedef struct LlmScanState
 	FmgrInfo   *in_functions;
 	Oid		   *in_typioparams;
 
+	/* batched join (paths.c): rows by value instead of a tuplestore */
+	bool		batched;
+	AttrNumber	batch_attno;
+	int			batch_column;	/* index of batch_attno in Python's rows */
+	LlmBatch   *batch;			/* NULL until the first re-scan of an execution */
+	char	   *batch_scan_quals;	/* the other quals the cache answers for */
+	List	   *serving;		/* MinimalTuples of the current value */
+	int			serve_next;
+
 	int64		python_calls;	/* for EXPLAIN ANALYZE */
 	int64		rewinds;
+	int64		batch_hits;
 } LlmScanState;
 
 void
@@ -60,13 +71,15 @@ llmBeginForeignScan(ForeignScanState *node, int eflags)
 	RangeTblEntry *rte = exec_rt_fetch(plan->scan.scanrelid, estate);
 	Oid			userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
 	LlmScanState *st = palloc0(sizeof(LlmScanState));
-	ListCell   *cell;
+	ListCell   *cell,
+			   *attno_cell;
 	int			i;
 
 	node->fdw_state = st;
 	st->relid = RelationGetRelid(rel);
 	st->qual_attnos = list_nth(plan->fdw_private, LLM_PRIVATE_QUAL_ATTNOS);
 	st->qual_kinds = list_nth(plan->fdw_private, LLM_PRIVATE_QUAL_KINDS);
+	st->qual_roles = list_nth(plan->fdw_private, LLM_PRIVATE_QUAL_ROLES);
 	foreach(cell, (List *) list_nth(plan->fdw_private, LLM_PRIVATE_NEEDED))
 		st->needed = bms_add_member(st->needed, lfirst_int(cell));
 
@@ -85,6 +98,17 @@ llmBeginForeignScan(ForeignScanState *node, int eflags)
 	st->scan_cxt = AllocSetContextCreate(estate->es_query_cxt, "pg_llm scan",
 										 ALLOCSET_DEFAULT_SIZES);
 	st->row_slot = ExecInitExtraTupleSlot(estate, desc, &TTSOpsMinimalTuple);
+
+	forboth(cell, st->qual_roles, attno_cell, st->qual_attnos)
+		if (lfirst_int(cell) == LLM_ROLE_BATCH)
+		{
+			st->batched = true;
+			st->batch_attno = lfirst_int(attno_cell);
+		}
+	st->batch_column = -1;
+	for (i = 0; i < desc->natts && i < st->batch_attno; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped)
+			st->batch_column++;
 
 	st->in_functions = palloc0(sizeof(FmgrInfo) * desc->natts);
 	st->in_typioparams = palloc0(sizeof(Oid) * desc->natts);
@@ -164,50 +188,53 @@ array_values(Datum array_datum)
 	return distinct;
 }
 
+/* The text of one value, or the distinct non-NULL elements of an array value. */
+static List *
+value_texts(ExprState *state, LlmQualKind kind, Datum value)
+{
+	Oid			output;
+	bool		varlena;
+
+	if (kind == LLM_QUAL_ANY)
+		return array_values(value);
+	getTypeOutputInfo(exprType((Node *) state->expr), &output, &varlena);
+	return list_make1(OidOutputFunctionCall(output, value));
+}
+
 /*
- * Evaluate the pushed values for this (re)scan. Returns NIL and sets *no_rows when a
- * value is NULL or an array has no non-NULL element: no row can match, skip Python.
+ * Evaluate the pushed values of the given role for this (re)scan. Returns NIL and sets
+ * *no_rows when a value is NULL or an array has no non-NULL element: no row can match.
  */
 static List *
-evaluate_quals(ForeignScanState *node, LlmScanState *st, bool *no_rows)
+evaluate_quals(ForeignScanState *node, LlmScanState *st, LlmQualRole role, bool *no_rows)
 {
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
 	List	   *result = NIL;
 	ListCell   *state_cell,
 			   *attno_cell,
-			   *kind_cell;
+			   *kind_cell,
+			   *role_cell;
 
 	*no_rows = false;
-	forthree(state_cell, st->value_states, attno_cell, st->qual_attnos, kind_cell, st->qual_kinds)
+	forfour(state_cell, st->value_states, attno_cell, st->qual_attnos,
+			kind_cell, st->qual_kinds, role_cell, st->qual_roles)
 	{
 		ExprState  *state = (ExprState *) lfirst(state_cell);
-		LlmQualValues *qv = palloc0(sizeof(LlmQualValues));
+		LlmQualValues *qv;
 		bool		isnull;
-		Datum		value = ExecEvalExpr(state, econtext, &isnull);
+		Datum		value;
 
+		if (lfirst_int(role_cell) != (int) role)
+			continue;
+		value = ExecEvalExpr(state, econtext, &isnull);
+		qv = palloc0(sizeof(LlmQualValues));
 		qv->attno = lfirst_int(attno_cell);
 		qv->kind = (LlmQualKind) lfirst_int(kind_cell);
-		if (isnull)
+		qv->values = isnull ? NIL : value_texts(state, qv->kind, value);
+		if (qv->values == NIL)
 		{
 			*no_rows = true;
 			return NIL;
-		}
-		if (qv->kind == LLM_QUAL_EQ)
-		{
-			Oid			output;
-			bool		varlena;
-
-			getTypeOutputInfo(exprType((Node *) state->expr), &output, &varlena);
-			qv->values = list_make1(OidOutputFunctionCall(output, value));
-		}
-		else
-		{
-			qv->values = array_values(value);
-			if (qv->values == NIL)
-			{
-				*no_rows = true;
-				return NIL;
-			}
 		}
 		result = lappend(result, qv);
 	}
@@ -265,7 +292,50 @@ store_row(Datum row_datum, void *arg)
 		}
 		column++;
 	}
-	tuplestore_putvalues(sink->st->rows, sink->desc, sink->values, sink->nulls);
+	if (!sink->st->batched)
+	{
+		tuplestore_putvalues(sink->st->rows, sink->desc, sink->values, sink->nulls);
+		return;
+	}
+
+	/* Batched: file the row under its prompt value, which Python returns unchanged. */
+	if (!elem_nulls[sink->st->batch_column])
+	{
+		LlmBatchEntry *entry = llm_batch_lookup(sink->st->batch,
+												TextDatumGetCString(elems[sink->st->batch_column]),
+												false);
+		MemoryContext old;
+
+		if (entry == NULL)
+			return;				/* not a value we asked for: the filter would drop it */
+		old = MemoryContextSwitchTo(sink->st->scan_cxt);
+		entry->tuples = lappend(entry->tuples,
+								heap_form_minimal_tuple(sink->desc, sink->values, sink->nulls));
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/* One call into Python with these quals; rows go to the tuplestore or the batch cache. */
+static void
+call_python(ForeignScanState *node, LlmScanState *st, const char *quals_json)
+{
+	TupleDesc	desc = RelationGetDescr(node->ss.ss_currentRelation);
+	RowSink		sink;
+	int			i;
+
+	sink.st = st;
+	sink.desc = desc;
+	sink.values = palloc(sizeof(Datum) * desc->natts);
+	sink.nulls = palloc(sizeof(bool) * desc->natts);
+	sink.ncolumns = 0;
+	for (i = 0; i < desc->natts; i++)
+		if (!TupleDescAttr(desc, i)->attisdropped)
+			sink.ncolumns++;
+
+	st->python_calls++;
+	llm_call_python(llm_payload(st->static_payload, quals_json), store_row, &sink);
+	pfree(sink.values);
+	pfree(sink.nulls);
 }
 
 static void
@@ -276,11 +346,9 @@ fetch_rows(ForeignScanState *node, LlmScanState *st)
 	bool		no_rows;
 	List	   *quals;
 	char	   *quals_json;
-	RowSink		sink;
-	int			i;
 
 	old = MemoryContextSwitchTo(node->ss.ps.ps_ExprContext->ecxt_per_tuple_memory);
-	quals = evaluate_quals(node, st, &no_rows);
+	quals = evaluate_quals(node, st, LLM_ROLE_SCAN, &no_rows);
 	quals_json = no_rows ? "null" : llm_quals_json(desc, quals);
 	MemoryContextSwitchTo(old);
 
@@ -299,22 +367,76 @@ fetch_rows(ForeignScanState *node, LlmScanState *st)
 	st->rows = tuplestore_begin_heap(false, false, work_mem);
 	st->rows_quals = pstrdup(quals_json);
 	MemoryContextSwitchTo(old);
+	if (!no_rows)
+		call_python(node, st, quals_json);
+}
+
+/*
+ * Batched join scan: answer this re-scan's value from the cache, asking Python for the
+ * next chunk of the initplan's values when it is not there yet.
+ */
+static void
+fetch_batched(ForeignScanState *node, LlmScanState *st)
+{
+	TupleDesc	desc = RelationGetDescr(node->ss.ss_currentRelation);
+	MemoryContext old;
+	bool		no_rows;
+	List	   *scan_quals;
+	List	   *per_row;
+	char	   *scan_json;
+	LlmBatchEntry *entry;
+
+	st->serving = NIL;
+	st->serve_next = 0;
+	old = MemoryContextSwitchTo(node->ss.ps.ps_ExprContext->ecxt_per_tuple_memory);
+	scan_quals = evaluate_quals(node, st, LLM_ROLE_SCAN, &no_rows);
 	if (no_rows)
+	{
+		MemoryContextSwitchTo(old);
 		return;
+	}
+	per_row = evaluate_quals(node, st, LLM_ROLE_PER_ROW, &no_rows);
+	if (no_rows)
+	{
+		MemoryContextSwitchTo(old);
+		return;
+	}
+	scan_json = llm_quals_json(desc, scan_quals);
 
-	sink.st = st;
-	sink.desc = desc;
-	sink.values = palloc(sizeof(Datum) * desc->natts);
-	sink.nulls = palloc(sizeof(bool) * desc->natts);
-	sink.ncolumns = 0;
-	for (i = 0; i < desc->natts; i++)
-		if (!TupleDescAttr(desc, i)->attisdropped)
-			sink.ncolumns++;
+	/* First use, or the other quals changed (an outer query's parameter): reload. */
+	if (st->batch == NULL || strcmp(st->batch_scan_quals, scan_json) != 0)
+	{
+		List	   *batch_values = evaluate_quals(node, st, LLM_ROLE_BATCH, &no_rows);
 
-	st->python_calls++;
-	llm_call_python(llm_payload(st->static_payload, quals_json), store_row, &sink);
-	pfree(sink.values);
-	pfree(sink.nulls);
+		MemoryContextReset(st->scan_cxt);
+		MemoryContextSwitchTo(st->scan_cxt);
+		st->batch_scan_quals = pstrdup(scan_json);
+		st->batch = llm_batch_create(no_rows ? NIL
+									 : ((LlmQualValues *) linitial(batch_values))->values);
+		MemoryContextSwitchTo(node->ss.ps.ps_ExprContext->ecxt_per_tuple_memory);
+	}
+
+	MemoryContextSwitchTo(st->scan_cxt);
+	entry = llm_batch_lookup(st->batch,
+							 (char *) linitial(((LlmQualValues *) linitial(per_row))->values),
+							 true);
+	MemoryContextSwitchTo(node->ss.ps.ps_ExprContext->ecxt_per_tuple_memory);
+	if (entry->asked)
+		st->batch_hits++;
+	else
+	{
+		List	   *chunk = llm_batch_next_chunk(st->batch, entry, Max(pg_llm_join_batch_size, 1));
+		LlmQualValues *qv = palloc0(sizeof(LlmQualValues));
+		ListCell   *cell;
+
+		qv->attno = st->batch_attno;
+		qv->kind = list_length(chunk) == 1 ? LLM_QUAL_EQ : LLM_QUAL_ANY;
+		foreach(cell, chunk)
+			qv->values = lappend(qv->values, ((LlmBatchEntry *) lfirst(cell))->value);
+		call_python(node, st, llm_quals_json(desc, lappend(list_copy(scan_quals), qv)));
+	}
+	MemoryContextSwitchTo(old);
+	st->serving = entry->tuples;
 }
 
 TupleTableSlot *
@@ -325,8 +447,18 @@ llmIterateForeignScan(ForeignScanState *node)
 
 	if (!st->positioned)
 	{
-		fetch_rows(node, st);
+		if (st->batched)
+			fetch_batched(node, st);
+		else
+			fetch_rows(node, st);
 		st->positioned = true;
+	}
+	if (st->batched)
+	{
+		if (st->serve_next >= list_length(st->serving))
+			return ExecClearTuple(slot);
+		ExecStoreMinimalTuple(list_nth(st->serving, st->serve_next++), st->row_slot, false);
+		return ExecCopySlot(slot, st->row_slot);
 	}
 	if (!tuplestore_gettupleslot(st->rows, true, false, st->row_slot))
 		return ExecClearTuple(slot);
@@ -358,32 +490,44 @@ llmExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	LlmScanState *st = (LlmScanState *) node->fdw_state;
 	List	   *attnos = list_nth(plan->fdw_private, LLM_PRIVATE_QUAL_ATTNOS);
 	List	   *kinds = list_nth(plan->fdw_private, LLM_PRIVATE_QUAL_KINDS);
+	List	   *roles = list_nth(plan->fdw_private, LLM_PRIVATE_QUAL_ROLES);
 	Oid			relid = RelationGetRelid(node->ss.ss_currentRelation);
 	bool		useprefix = list_length(es->rtable) > 1 || es->verbose;
 	ListCell   *value_cell,
 			   *attno_cell,
-			   *kind_cell;
-	StringInfoData buf;
+			   *kind_cell,
+			   *role_cell;
+	StringInfoData quals;
+	StringInfoData batch;
 
-	initStringInfo(&buf);
-	forthree(value_cell, plan->fdw_exprs, attno_cell, attnos, kind_cell, kinds)
+	initStringInfo(&quals);
+	initStringInfo(&batch);
+	forfour(value_cell, plan->fdw_exprs, attno_cell, attnos, kind_cell, kinds, role_cell, roles)
 	{
 		/* show_scan_qual set es->deparse_cxt to this node: the quals are also the filter */
 		char	   *value = deparse_expression(lfirst(value_cell), es->deparse_cxt,
 											   useprefix, false);
 		const char *column = quote_identifier(get_attname(relid, lfirst_int(attno_cell), false));
+		StringInfo	buf = lfirst_int(role_cell) == LLM_ROLE_BATCH ? &batch : &quals;
 
-		if (buf.len > 0)
-			appendStringInfoString(&buf, " AND ");
+		if (buf->len > 0)
+			appendStringInfoString(buf, " AND ");
 		if (lfirst_int(kind_cell) == LLM_QUAL_EQ)
-			appendStringInfo(&buf, "%s = %s", column, value);
+			appendStringInfo(buf, "%s = %s", column, value);
 		else
-			appendStringInfo(&buf, "%s = ANY (%s)", column, value);
+			appendStringInfo(buf, "%s = ANY (%s)", column, value);
 	}
-	ExplainPropertyText("LLM Quals", buf.len > 0 ? buf.data : "(none)", es);
+	ExplainPropertyText("LLM Quals", quals.len > 0 ? quals.data : "(none)", es);
+	if (batch.len > 0)
+	{
+		ExplainPropertyText("LLM Batch", batch.data, es);
+		ExplainPropertyInteger("LLM Batch Size", NULL, Max(pg_llm_join_batch_size, 1), es);
+	}
 	if (es->analyze && st != NULL)
 	{
 		ExplainPropertyInteger("LLM Calls", NULL, st->python_calls, es);
 		ExplainPropertyInteger("LLM Rewinds", NULL, st->rewinds, es);
+		if (batch.len > 0)
+			ExplainPropertyInteger("LLM Batch Hits", NULL, st->batch_hits, es);
 	}
 }
