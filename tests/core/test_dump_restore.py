@@ -57,7 +57,7 @@ $$""")
                                     ).fetchone() == ("echo:after restore",)
             assert fake.chat_requests()[-1].authorization == f"Bearer {API_KEY}"
             assert restored.execute("SELECT answer, model_id FROM qa WHERE question = 'x y z w' "
-                                    "AND version = 1").fetchone() == ("echo:Q: x", BASE_MODEL)
+                                    "AND version = 1").fetchone() == ("echo:Q: x y", BASE_MODEL)
             # the restored catalog is live: functions work on restored objects
             restored.execute("SELECT llm_drop_model('qa')")
             restored.execute("SELECT llm_drop_engine('openai_compat', cascade => true)")

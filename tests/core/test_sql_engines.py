@@ -1,5 +1,7 @@
 """llm_create_engine / llm_set_api_key / llm_drop_engine through real SQL."""
 
+from decimal import Decimal
+
 import psycopg
 import pytest
 
@@ -21,7 +23,7 @@ def test_engine_is_a_server_with_its_key_in_a_public_user_mapping(db, fake):
     [request] = fake.requests
     assert request.path == "/v1/models" and request.authorization == f"Bearer {API_KEY}"
     assert db.execute("SELECT name, provider, base_url, price_input, price_output FROM llm.engines"
-                      ).fetchall() == [("openai_compat", "openai", fake.url, 0.15, 0.6)]
+                      ).fetchall() == [("openai_compat", "openai", fake.url, Decimal("0.15"), Decimal("0.6"))]
     srvoptions = db.execute("SELECT srvoptions FROM pg_foreign_server WHERE srvname = 'openai_compat'"
                             ).fetchone()[0]
     assert f"base_url={fake.url}" in srvoptions and not any(API_KEY in o for o in srvoptions)
