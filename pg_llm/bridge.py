@@ -23,6 +23,10 @@ DEFAULT_WRAPPER = "pg_llm.fdw.ModelTable"
 # One wrapper instance per (table, options) per backend: wrappers cache clients.
 _instances: dict[tuple[int, str], object] = {}
 
+# The scan being run, for wrappers that need more than the Multicorn API gives them
+# (e.g. the scanning role for budgets: Python runs as the extension owner).
+current_request: "ScanRequest | None" = None
+
 _INT_TYPES = {"smallint", "integer", "bigint"}
 _FLOAT_TYPES = {"real", "double precision", "numeric"}
 
@@ -136,9 +140,14 @@ def row_to_text(row, column_names: list[str]) -> list[str | None]:
 
 def run_scan(request: ScanRequest) -> list[list[str | None]]:
     """Run the wrapper for one scan; plain Python, testable without a database."""
+    global current_request
     table = wrapper_for(request)
-    # A list, not a generator: errors raised while PL/Python iterates lose their message.
-    rows = list(table.execute(request.quals, set(request.needed)) or [])
+    current_request = request
+    try:
+        # A list, not a generator: errors raised while PL/Python iterates lose their message.
+        rows = list(table.execute(request.quals, set(request.needed)) or [])
+    finally:
+        current_request = None
     names = request.column_names
     return [row_to_text(row, names) for row in rows]
 

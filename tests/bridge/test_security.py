@@ -108,3 +108,12 @@ def test_prompt_columns_naming_a_missing_column(echo):
     with pytest.raises(psycopg.errors.UndefinedColumn) as err:
         echo.execute("SELECT * FROM nocol WHERE content = 'x'")
     assert "question" in str(err.value) and err.value.diag.message_hint
+
+
+def test_python_path_guc_is_superuser_only_and_reported(alice):
+    (path,) = alice.execute("SELECT llm._python_path()").fetchone()
+    assert path == alice.execute("SHOW pg_llm.python_path").fetchone()[0]
+    assert alice.execute("SELECT llm._check_interrupts() IS NOT DISTINCT FROM NULL").fetchone() is not None
+    alice.execute("SET ROLE alice")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        alice.execute("SET pg_llm.python_path = '/tmp/evil'")
