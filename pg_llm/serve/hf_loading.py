@@ -24,8 +24,16 @@ def load_model(gguf_path: Path, cache_dir: Path, dtype):
     cached = cache_dir / f"hf-{_cache_key(gguf_path)}"
     if (cached / ".complete").exists():
         return AutoModelForCausalLM.from_pretrained(str(cached), dtype=dtype)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent),
-                                                 gguf_file=gguf_path.name, dtype=dtype)
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent),
+                                                  gguf_file=gguf_path.name, dtype=dtype)
+    # A GGUF-loaded model refuses save_pretrained (it counts as "quantized" even though its
+    # weights are now plain tensors), so copy them into an ordinary model of the same config.
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    model.load_state_dict(loaded.state_dict())
+    del loaded
     tmp = cached.with_name(cached.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)

@@ -319,6 +319,11 @@ class JobManager:
                                     finished_at=int(time.time()), estimated_finish=None,
                                     trained_tokens=outcome["trained_tokens"])
         self._register(job)
+        self.store.add_event(
+            job_id, f"Trained {outcome['steps']} steps in {outcome['train_seconds']:.1f} s "
+                    f"(peak memory {outcome['peak_rss_mb']:.0f} MB)",
+            data={"train_seconds": outcome["train_seconds"], "peak_rss_mb": outcome["peak_rss_mb"],
+                  "steps": outcome["steps"]})
         self.store.add_event(job_id, f"New fine-tuned model created: {model_id}")
         self.store.add_event(job_id, "The job has successfully completed")
 

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import random
+import resource
 import signal
 import sys
 import time
@@ -93,6 +94,7 @@ def train(spec: dict) -> dict:
     from .llama_backend import LlamaVocab
     from .lora_gguf import write_gguf_adapter
 
+    loaded = time.time()
     torch.set_num_threads(spec.get("n_threads", 2))
     seed = spec.get("seed") or 0
     torch.manual_seed(seed)
@@ -171,7 +173,8 @@ def train(spec: dict) -> dict:
                                  n_head_kv=cfg.num_key_value_heads,
                                  path=out_dir / "adapter.gguf", name=spec.get("job_id", "lora"))
     return {"trained_tokens": trained_tokens, "adapter_path": str(adapter), "steps": step,
-            "train_seconds": round(time.time() - started, 3)}
+            "train_seconds": round(time.time() - loaded, 3),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def main(argv: list[str]) -> int:

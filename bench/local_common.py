@@ -1,0 +1,56 @@
+"""Shared helpers of the local-engine benchmarks: start `pg-llm serve` on a free port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+SQL_TRAIN = Path("/work/shared/datasets/sql-create-context/train.jsonl")
+SQL_SYSTEM = "Answer with one SQL query and nothing else."
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sql_conversation(row: dict) -> dict:
+    return {"messages": [{"role": "system", "content": SQL_SYSTEM},
+                         {"role": "user", "content": f"{row['context']}\n-- {row['question']}"},
+                         {"role": "assistant", "content": row["answer"]}]}
+
+
+@contextmanager
+def local_server(*extra: str, data_dir: str | None = None):
+    """Yields the base URL of a fresh server serving smollm2-135m-instruct."""
+    port = free_port()
+    data = data_dir or tempfile.mkdtemp(prefix="pg_llm-bench-")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "pg_llm.serve", "--port", str(port),
+                             "--data-dir", data, *extra], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("server did not start")
+        yield url + "/v1"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
