@@ -11,19 +11,20 @@ Per data row, inside the caller's transaction (nothing here ever commits):
    SELECT can run, in its own subtransaction so an error is contained, under a deadline;
 4. the outer subtransaction is rolled back: schema, data and grants vanish.
 
-Why a deadline thread instead of ``SET LOCAL statement_timeout``: PostgreSQL arms the
+Why a kernel timer instead of ``SET LOCAL statement_timeout``: PostgreSQL arms the
 statement timer once per top-level statement, so changing it inside ``llm_evaluate`` never
-stops a query already running inside the function. The thread sends this backend SIGINT,
+stops a query already running inside the function. The timer sends this backend SIGINT,
 exactly what ``pg_cancel_backend`` does, and the query fails with 57014.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import itertools
 import json
 import os
 import signal
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -71,35 +72,70 @@ class AnswerResult:
     error: str | None = None
 
 
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+class _Itimerspec(ctypes.Structure):
+    _fields_ = [("it_interval", _Timespec), ("it_value", _Timespec)]
+
+
+class _Sigevent(ctypes.Structure):
+    # Linux layout: sigval, signo, notify, then padding up to 64 bytes.
+    _fields_ = [("sigev_value", ctypes.c_void_p), ("sigev_signo", ctypes.c_int),
+                ("sigev_notify", ctypes.c_int), ("_pad", ctypes.c_int * 12)]
+
+
+_CLOCK_MONOTONIC = 1
+_SIGEV_SIGNAL = 0
+_timer_id = None  # one POSIX timer per backend, created on first use, always left disarmed
+
+
+def _cancel_timer():
+    """A kernel timer that sends this backend SIGINT (what pg_cancel_backend sends).
+
+    A Python thread cannot do this: PL/Python keeps the GIL while SPI runs a query, so the
+    thread would only wake up after the query it should stop.
+    """
+    global _timer_id
+    if _timer_id is None:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        event = _Sigevent(sigev_signo=signal.SIGINT, sigev_notify=_SIGEV_SIGNAL)
+        timer = ctypes.c_void_p()
+        if libc.timer_create(_CLOCK_MONOTONIC, ctypes.byref(event), ctypes.byref(timer)) != 0:
+            raise OSError(ctypes.get_errno(), "timer_create failed")
+        libc.timer_settime.argtypes = [ctypes.c_void_p, ctypes.c_int,
+                                       ctypes.POINTER(_Itimerspec), ctypes.POINTER(_Itimerspec)]
+        _timer_id = (libc, timer)
+    return _timer_id
+
+
 class QueryDeadline:
     """Cancels this backend's running statement after ``timeout_ms`` unless exited first.
 
-    A lock orders "the query finished" against "the timer fired", so ``fired`` tells for sure
-    whether a cancel was sent (and must be absorbed if the query finished anyway).
+    Disarming returns the timer's previous value atomically, so ``fired`` tells for sure
+    whether the SIGINT was sent (and must be absorbed if the query finished anyway).
     """
 
     def __init__(self, timeout_ms: int):
-        self.timeout_s = timeout_ms / 1000.0
+        self.timeout_ms = timeout_ms
         self.fired = False
-        self._done = False
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(self.timeout_s, self._fire)
-        self._timer.daemon = True
 
-    def _fire(self) -> None:
-        with self._lock:
-            if not self._done:
-                self.fired = True
-                os.kill(os.getpid(), signal.SIGINT)  # = pg_cancel_backend(pg_backend_pid())
+    def _set(self, seconds: float) -> _Itimerspec:
+        libc, timer = _cancel_timer()
+        new = _Itimerspec(it_value=_Timespec(int(seconds), int((seconds % 1) * 1e9)))
+        old = _Itimerspec()
+        if libc.timer_settime(timer, 0, ctypes.byref(new), ctypes.byref(old)) != 0:
+            raise OSError(ctypes.get_errno(), "timer_settime failed")
+        return old
 
     def __enter__(self) -> "QueryDeadline":
-        self._timer.start()
+        self._set(self.timeout_ms / 1000.0)
         return self
 
     def __exit__(self, *exc) -> None:
-        with self._lock:
-            self._done = True
-        self._timer.cancel()
+        old = self._set(0.0)  # disarm
+        self.fired = old.it_value.tv_sec == 0 and old.it_value.tv_nsec == 0
 
 
 def _absorb_pending_cancel(plpy) -> None:
@@ -124,20 +160,23 @@ def run_guarded(plpy, timeout_ms: int, action) -> QueryOutcome:
     statement_timeout, pg_cancel_backend) propagates and stops the whole evaluation.
     """
     deadline = QueryDeadline(timeout_ms)
+    timed_out = QueryOutcome(error=f"57014: stopped after {timeout_ms} ms", timed_out=True)
     try:
         with plpy.subtransaction():
             with deadline:
                 rows = action()
-            if deadline.fired:
-                _absorb_pending_cancel(plpy)
-                return QueryOutcome(error=f"57014: stopped after {timeout_ms} ms", timed_out=True)
-        return QueryOutcome(rows=rows)
-    except plpy.spiexceptions.QueryCanceled as exc:
+        outcome = QueryOutcome(rows=rows)
+    except plpy.spiexceptions.QueryCanceled:
         if not deadline.fired:
-            raise
-        return QueryOutcome(error=f"57014: stopped after {timeout_ms} ms", timed_out=True)
+            raise  # not ours: the user's statement_timeout or pg_cancel_backend
+        return timed_out
     except plpy.SPIError as exc:
-        return QueryOutcome(error=_error_text(exc))
+        outcome = QueryOutcome(error=_error_text(exc))
+    if deadline.fired:
+        # The timer expired just as the statement ended: its SIGINT is still pending.
+        _absorb_pending_cancel(plpy)
+        return timed_out
+    return outcome
 
 
 # -- result comparison -----------------------------------------------------------------
