@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import decimal
-import hashlib
 import importlib
 import json
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from pg_llm.multicorn import ColumnDefinition, Qual
 DEFAULT_WRAPPER = "pg_llm.fdw.ModelTable"
 
 # One wrapper instance per (table, options) per backend: wrappers cache clients.
-_instances: dict[tuple[int, str], object] = {}
+_instances: dict[tuple, object] = {}
 
 # The scan being run, for wrappers that need more than the Multicorn API gives them
 # (e.g. the scanning role for budgets: Python runs as the extension owner).
@@ -89,9 +88,9 @@ def wrapper_for(request: ScanRequest):
     """The cached wrapper instance for this table and these options."""
     options = dict(request.options)
     class_path = options.pop("wrapper", DEFAULT_WRAPPER)
-    fingerprint = hashlib.sha256(
-        json.dumps([class_path, options, request.columns], sort_keys=True).encode()).hexdigest()
-    key = (request.relid, fingerprint)
+    # ALTER ... OPTIONS or ALTER TABLE changes the key, so a stale instance is never reused
+    key = (request.relid, class_path, tuple(sorted(options.items())),
+           tuple((c["name"], c["type"]) for c in request.columns))
     instance = _instances.get(key)
     if instance is None:
         columns = {c["name"]: ColumnDefinition(c["name"], type_name=c["type"],

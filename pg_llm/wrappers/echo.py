@@ -86,15 +86,15 @@ class EchoTable(ForeignDataWrapper):
 
     def _fill_special(self, row, quals, needed, combo):
         specials = {
-            "quals": self._quals_json(quals),
-            "calls": self.calls,
-            "needed": ",".join(sorted(needed)),
-            "answer": "echo: " + " | ".join(str(v) for v in combo),
-            "options": json.dumps(self.fdw_options, sort_keys=True),
+            "quals": lambda: self._quals_json(quals),
+            "calls": lambda: self.calls,
+            "needed": lambda: ",".join(sorted(needed)),
+            "answer": lambda: "echo: " + " | ".join(str(v) for v in combo),
+            "options": lambda: json.dumps(self.fdw_options, sort_keys=True),
         }
         for name, value in specials.items():
             if name in self.columns and name not in row:
-                row[name] = value
+                row[name] = value()
 
     @staticmethod
     def _quals_json(quals) -> str:

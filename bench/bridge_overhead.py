@@ -1,0 +1,112 @@
+"""Overhead of the C bridge, and what batching a join saves. Ratios measured side by side.
+
+1. A query on a model table (the EchoTable wrapper: no model, no HTTP) against the same
+   query without the foreign table, simple and prepared protocol: the cost of C -> plpython
+   -> pg_llm.bridge -> wrapper -> rows.
+2. A 100-row JOIN with a wrapper that takes 20 ms per call: batched (one `= ANY` call) vs
+   pg_llm.join_batch_size = 0 (one call per distinct outer value, as a plain nested loop).
+
+Runs its own private cluster (scripts/pgcluster.sh); needs `make ext backend-python`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+CLUSTER = ROOT / "scripts" / "pgcluster.sh"
+N = int(os.environ.get("BENCH_N", "2000"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def per_query_ms(conn, sql, n, prepare=False) -> float:
+    with conn.cursor() as cur:
+        started = time.perf_counter()
+        for _ in range(n):
+            cur.execute(sql, prepare=prepare)
+            cur.fetchall()
+        return (time.perf_counter() - started) * 1000 / n
+
+
+def side_by_side(conn, base_sql, fdw_sql, prepare, rounds=20) -> tuple[float, float]:
+    """Best per-query time of each over interleaved rounds (the machine is shared)."""
+    per_query_ms(conn, base_sql, 50, prepare)  # warm caches, the plpython import, plans
+    per_query_ms(conn, fdw_sql, 50, prepare)
+    base, fdw = [], []
+    for _ in range(rounds):
+        base.append(per_query_ms(conn, base_sql, N // rounds, prepare))
+        fdw.append(per_query_ms(conn, fdw_sql, N // rounds, prepare))
+    return min(base), min(fdw)
+
+
+def timed(conn, sql) -> float:
+    started = time.perf_counter()
+    conn.execute(sql).fetchall()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    pg_dir = tempfile.mkdtemp(prefix="pg_llm-bench-bridge-")
+    os.chmod(pg_dir, 0o755)
+    port = free_port()
+    subprocess.run([str(CLUSTER), "start", pg_dir, str(port)], check=True)
+    try:
+        dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS bench_bridge")
+            conn.execute("CREATE DATABASE bench_bridge")
+        with psycopg.connect(dsn.replace("postgres dbname=postgres", "postgres dbname=bench_bridge"),
+                             autocommit=True) as conn:
+            run(conn)
+    finally:
+        subprocess.run([str(CLUSTER), "stop", pg_dir], check=False)
+
+
+def run(conn) -> None:
+    conn.execute("SET client_min_messages = warning")
+    conn.execute("CREATE EXTENSION pg_llm CASCADE")
+    conn.execute("CREATE SERVER echo FOREIGN DATA WRAPPER pg_llm "
+                 "OPTIONS (wrapper 'pg_llm.wrappers.echo.EchoTable')")
+    conn.execute("CREATE FOREIGN TABLE echo_t (content text, answer text) SERVER echo "
+                 "OPTIONS (prompt_columns 'content')")
+    conn.execute("CREATE TABLE plain_t (content text, answer text)")
+    conn.execute("INSERT INTO plain_t VALUES ('x', 'echo: x')")
+
+    print(f"== bridge overhead per query ({N} queries each, best of 20 interleaved rounds)")
+    for protocol, prepare in (("simple", False), ("prepared", True)):
+        base, fdw = side_by_side(conn, "SELECT content, answer FROM plain_t WHERE content = 'x'",
+                                 "SELECT content, answer FROM echo_t WHERE content = 'x'", prepare)
+        print(f"{protocol:9s} plain table {base:.3f} ms   model table {fdw:.3f} ms   "
+              f"overhead {fdw - base:.3f} ms/query   ratio {fdw / base:.2f}x")
+
+    conn.execute("CREATE FOREIGN TABLE slow_t (content text, answer text) SERVER echo "
+                 "OPTIONS (prompt_columns 'content', sleep_ms '20')")
+    conn.execute("CREATE TABLE questions AS SELECT g AS id, 'question ' || g AS text "
+                 "FROM generate_series(1, 100) g")
+    conn.execute("ANALYZE questions")
+    join = "SELECT q.id, f.answer FROM questions q JOIN slow_t f ON f.content = q.text"
+    print("== 100-row JOIN, wrapper takes 20 ms per call")
+    conn.execute("RESET pg_llm.join_batch_size")
+    batched = min(timed(conn, join) for _ in range(3))
+    conn.execute("SET pg_llm.join_batch_size = 0")
+    per_row = min(timed(conn, join) for _ in range(3))
+    conn.execute("RESET pg_llm.join_batch_size")
+    print(f"batched (1 call)        {batched * 1000:8.1f} ms")
+    print(f"per row (100 calls)     {per_row * 1000:8.1f} ms")
+    print(f"per-row / batched       {per_row / batched:8.1f}x")
+
+
+if __name__ == "__main__":
+    main()
