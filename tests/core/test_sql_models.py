@@ -56,24 +56,37 @@ def test_several_variables_system_prompt_and_options(db, ft_sql, fake):
     assert body["max_tokens"] == 64 and body["temperature"] == 0.2
 
 
-@pytest.mark.parametrize("template, fragment", [
+@pytest.fixture
+def offline_engine(db):
+    """An engine that is never called: argument checks need no endpoint."""
+    db.execute("SELECT llm_create_engine('openai_compat', provider => 'local', verify => false)")
+    db.execute("SELECT llm_create_model('ft_sql', engine => 'openai_compat', model_name => 'x', "
+               "prompt_template => '{{content}}')")
+    return db
+
+
+BAD_TEMPLATES = [
     ("no placeholder", "has no {{column}} placeholder"),
     ("{{content", "unbalanced"),
     ("{{}}", "empty placeholder"),
     ("{{max_tokens}}", "reserved column"),
     ("{{answer}}", "reserved column"),
     ("{{Bad-Name}}", "not a valid column name"),
-])
-def test_invalid_templates_are_refused(db, ft_sql, template, fragment):
-    err = error_of(db, "SELECT llm_create_model('m2', engine => 'openai_compat', model_name => 'x', "
-                       "prompt_template => %s)", (template,))
-    assert err.sqlstate == "22023" and fragment in err.diag.message_primary
-    assert err.diag.message_hint
+]
+
+
+def test_invalid_templates_are_refused(offline_engine):
+    db = offline_engine
+    for template, fragment in BAD_TEMPLATES:
+        err = error_of(db, "SELECT llm_create_model('m2', engine => 'openai_compat', model_name => 'x', "
+                           "prompt_template => %s)", (template,))
+        assert (template, err.sqlstate) == (template, "22023")
+        assert fragment in err.diag.message_primary and err.diag.message_hint, template
     assert db.execute("SELECT count(*) FROM llm.models").fetchone() == (1,)
     assert db.execute("SELECT to_regclass('m2')").fetchone() == (None,)
 
 
-@pytest.mark.parametrize("args, state, hint", [
+BAD_MODEL_ARGS = [
     ("'m2', engine => 'nope', model_name => 'x', prompt_template => '{{c}}'", "42704", "openai_compat"),
     ("'ft_sql', engine => 'openai_compat', model_name => 'x', prompt_template => '{{c}}'", "42710", "llm_drop_model"),
     ("'m2', engine => 'openai_compat', model_name => '', prompt_template => '{{c}}'", "22023", "model id"),
@@ -81,11 +94,16 @@ def test_invalid_templates_are_refused(db, ft_sql, template, fragment):
     ("'m2', engine => 'openai_compat', model_name => 'x', prompt_template => '{{c}}', options => '{\"max_tokens\": 0}'", "22023", "max_tokens"),
     ("'m2', engine => 'openai_compat', model_name => 'x', prompt_template => '{{c}}', options => '{\"temprature\": 1}'", "22023", "temperature"),
     ("'m2', engine => 'openai_compat', model_name => 'x', prompt_template => '{{c}}', options => '[1]'", "22023", "max_tokens"),
-])
-def test_bad_model_arguments(db, ft_sql, args, state, hint):
-    err = error_of(db, f"SELECT llm_create_model({args})")
-    assert err.sqlstate == state, err
-    assert hint in err.diag.message_hint
+]
+
+
+def test_bad_model_arguments(offline_engine):
+    db = offline_engine
+    for args, state, hint in BAD_MODEL_ARGS:
+        err = error_of(db, f"SELECT llm_create_model({args})")
+        assert (args, err.sqlstate) == (args, state), err
+        assert hint in err.diag.message_hint, args
+    assert db.execute("SELECT count(*) FROM llm.models").fetchone() == (1,)
 
 
 def test_drop_model_removes_table_and_catalog_rows(db, ft_sql):
@@ -104,18 +122,22 @@ def test_query_without_the_template_variable_says_which_where_clause_to_add(db, 
     assert fake.chat_requests() == []
 
 
-@pytest.mark.parametrize("where, state, fragment", [
+BAD_OPTION_VALUES = [
     ("max_tokens = 0", "22023", "max_tokens"),
     ("max_tokens = -5", "22023", "max_tokens"),
     ("temperature = 3", "22023", "temperature"),
     ("top_p = 1.5", "22023", "top_p"),
     ("version = 7", "42704", "available versions: 1"),
-])
-def test_bad_option_values_in_the_where_clause(db, ft_sql, fake, where, state, fragment):
-    err = error_of(db, f"SELECT answer FROM ft_sql WHERE content = 'x' AND {where}")
-    assert err.sqlstate == state, err
-    assert fragment in (err.diag.message_primary + (err.diag.message_hint or ""))
-    assert fake.chat_requests() == []
+]
+
+
+def test_bad_option_values_in_the_where_clause(offline_engine):
+    # refused before any request: the engine of offline_engine has no server behind it
+    db = offline_engine
+    for where, state, fragment in BAD_OPTION_VALUES:
+        err = error_of(db, f"SELECT answer FROM ft_sql WHERE content = 'x' AND {where}")
+        assert (where, err.sqlstate) == (where, state), err
+        assert fragment in (err.diag.message_primary + (err.diag.message_hint or "")), where
 
 
 def test_unknown_model_at_the_engine_is_undefined_object(db, ft_sql, fake):
