@@ -8,6 +8,7 @@ CREATE TABLE llm.evaluations (
     id                    bigserial PRIMARY KEY,
     run_id                bigint NOT NULL,
     name                  text,
+    entry                 text NOT NULL,           -- as written: 'ft_sql' or 'ft_sql@1'
     model                 text NOT NULL,
     version               int,
     provider_model_id     text,
@@ -66,10 +67,14 @@ $do$;
 -- SET SESSION AUTHORIZATION, so a generated query cannot climb back to the session user
 -- even when that user is a superuser. The text is wrapped as a subquery, so only a single
 -- SELECT/VALUES/WITH query can run: utility commands and data-modifying statements are
--- syntax errors. search_path is the caller's (the throwaway schema).
+-- syntax errors. The SET clause makes the transaction read-only while it runs (a SET LOCAL
+-- from PL/Python would not last: each plpy.execute is its own subtransaction, and ending a
+-- subtransaction restores the parent's read-write state); a query cannot turn it off again
+-- because it runs inside a subtransaction. search_path is the caller's (the throwaway schema).
 CREATE FUNCTION llm._eval_run_as_reader(query text, max_rows int)
 RETURNS SETOF text
 LANGUAGE plpgsql SECURITY DEFINER
+SET transaction_read_only = on
 AS $fn$
 BEGIN
     RETURN QUERY EXECUTE

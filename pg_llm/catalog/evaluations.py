@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 
-_SUMMARY_COLUMNS = ("name", "model", "version", "provider_model_id", "n", "n_executable",
+_SUMMARY_COLUMNS = ("name", "entry", "model", "version", "provider_model_id", "n", "n_executable",
                     "execution_match", "exact_match", "succinct_rate", "avg_prompt_tokens",
                     "avg_completion_tokens", "avg_latency_ms", "cost_usd", "max_tokens",
                     "data_query")
-_SUMMARY_TYPES = ("text", "text", "int", "text", "int", "int", "float8", "float8", "float8",
+_SUMMARY_TYPES = ("text", "text", "text", "int", "text", "int", "int", "float8", "float8", "float8",
                   "float8", "float8", "float8", "numeric", "int", "text")
 
 _ITEM_COLUMNS = ("item_id text, prompt text, answer text, gold_sql text, succinct boolean, "

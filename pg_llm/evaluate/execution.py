@@ -4,12 +4,12 @@ Per data row, inside the caller's transaction (nothing here ever commits):
 
 1. a subtransaction creates a throwaway schema, runs the row's ``setup_sql`` in it (as the
    caller: it is the caller's own data) and grants USAGE/SELECT on it to ``llm_eval_reader``;
-2. the transaction is made read-only (``SET LOCAL transaction_read_only``, which a
-   subtransaction cannot undo);
-3. every query runs through ``llm._eval_run_as_reader`` (SECURITY DEFINER owned by the
-   reader, which also blocks ``set_config('role', ...)``), wrapped as a subquery so only one
-   SELECT can run, in its own subtransaction so an error is contained, under a deadline;
-4. the outer subtransaction is rolled back: schema, data and grants vanish.
+2. every query runs through ``llm._eval_run_as_reader``: SECURITY DEFINER owned by the
+   reader (which also blocks ``set_config('role', ...)``), ``SET transaction_read_only = on``
+   for its duration (a subtransaction cannot turn that off), the text wrapped as a subquery
+   so only one SELECT can run; each in its own subtransaction so an error is contained, and
+   under a deadline;
+3. the outer subtransaction is rolled back: schema, data and grants vanish.
 
 Why a kernel timer instead of ``SET LOCAL statement_timeout``: PostgreSQL arms the
 statement timer once per top-level statement, so changing it inside ``llm_evaluate`` never
@@ -253,7 +253,6 @@ class Sandbox:
             plpy.execute(f"SET LOCAL search_path = {quoted}")
         plpy.execute(f"GRANT USAGE ON SCHEMA {quoted} TO {READER_ROLE}")
         plpy.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {quoted} TO {READER_ROLE}")
-        plpy.execute("SET LOCAL transaction_read_only = on")
         return QueryOutcome(rows=[])
 
     def score(self, setup_sql: str | None, gold_sql: str,

@@ -22,6 +22,7 @@ from pg_llm.catalog import models as model_catalog
 from pg_llm.errors import InsufficientPrivilege, InvalidData, InvalidParameter, UndefinedObject
 from pg_llm.evaluate.execution import Sandbox
 from pg_llm.evaluate.metrics import exact_match, is_succinct
+from pg_llm.evaluate.report import format_table
 
 MAX_STATEMENT_TIMEOUT_MS = 600_000
 _ENTRY = re.compile(r"^(?P<model>[^@]+?)(?:@(?P<version>[^@]*))?$")
@@ -199,7 +200,7 @@ def _answer(r) -> Answer:
 # -- scoring and summaries ---------------------------------------------------------------------
 def _mean(values) -> float | None:
     values = [v for v in values if v is not None]
-    return sum(values) / len(values) if values else None
+    return round(sum(values) / len(values), 6) if values else None
 
 
 def _rate(flags) -> float | None:
@@ -219,27 +220,6 @@ def _prompt_text(entry: ModelEntry, row: dict) -> str:
     if len(entry.prompt_columns) == 1:
         return row[entry.prompt_columns[0]]
     return "\n".join(f"{c}: {row[c]}" for c in entry.prompt_columns)
-
-
-def format_table(summaries: list[dict]) -> str:
-    """The summary as a fixed-width text table (for NOTICE and the CLI)."""
-    def pct(value):
-        return "n/a" if value is None else f"{100 * value:.1f}%"
-
-    def num(value, digits=1):
-        return "n/a" if value is None else f"{value:.{digits}f}"
-
-    header = ["model", "version", "n", "exec match", "exact", "succinct", "prompt tok",
-              "compl tok", "latency ms", "cost usd"]
-    lines = [[s["label"], str(s["version"] if s["version"] is not None else "?"), str(s["n"]),
-              pct(s["execution_match"]), pct(s["exact_match"]), pct(s["succinct_rate"]),
-              num(s["avg_prompt_tokens"]), num(s["avg_completion_tokens"]),
-              num(s["avg_latency_ms"], 0),
-              "n/a" if s["cost_usd"] is None else f"{float(s['cost_usd']):.6f}"]
-             for s in summaries]
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-    render = lambda row: " | ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
-    return "\n".join([render(header), "-+-".join("-" * w for w in widths), *map(render, lines)])
 
 
 def evaluate(plpy, models, data, *, name=None, max_tokens=200, statement_timeout_ms=2000):
@@ -288,7 +268,7 @@ def evaluate(plpy, models, data, *, name=None, max_tokens=200, statement_timeout
         versions = {a.version for a in answers if a.version is not None}
         model_ids = {a.model_id for a in answers if a.model_id is not None}
         summary = {
-            "label": entry.label, "name": name, "model": entry.model,
+            "label": entry.label, "entry": entry.label, "name": name, "model": entry.model,
             "version": entry.version if entry.version is not None
             else (versions.pop() if len(versions) == 1 else None),
             "provider_model_id": model_ids.pop() if len(model_ids) == 1 else None,
@@ -305,12 +285,13 @@ def evaluate(plpy, models, data, *, name=None, max_tokens=200, statement_timeout
         catalog.insert_items(plpy, summary["id"], items)
         summaries.append(summary)
 
-    plpy.notice(f"llm_evaluate: run {run_id}"
-                + (f" ({name})" if name else "") + "\n" + format_table(summaries))
-    return [{"evaluation_id": s["id"], "model": s["label"], "version": s["version"],
-             "n": s["n"], "execution_match": s["execution_match"],
-             "exact_match": s["exact_match"], "succinct_rate": s["succinct_rate"],
-             "avg_prompt_tokens": s["avg_prompt_tokens"],
-             "avg_completion_tokens": s["avg_completion_tokens"],
-             "avg_latency_ms": s["avg_latency_ms"], "cost_usd": s["cost_usd"]}
-            for s in summaries]
+    results = [{"evaluation_id": s["id"], "model": s["label"], "version": s["version"],
+                "n": s["n"], "execution_match": s["execution_match"],
+                "exact_match": s["exact_match"], "succinct_rate": s["succinct_rate"],
+                "avg_prompt_tokens": s["avg_prompt_tokens"],
+                "avg_completion_tokens": s["avg_completion_tokens"],
+                "avg_latency_ms": s["avg_latency_ms"], "cost_usd": s["cost_usd"]}
+               for s in summaries]
+    plpy.notice(f"llm_evaluate: run {run_id}" + (f" ({name})" if name else "")
+                + f", {len(rows)} examples\n" + format_table(results))
+    return results
