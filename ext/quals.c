@@ -61,6 +61,8 @@ is_equality_operator(Oid opno)
 	return name != NULL && strcmp(name, "=") == 0;
 }
 
+static bool match_or_of_equalities(BoolExpr *or_clause, Index relid, LlmQual *qual);
+
 /*
  * Is clause `column = value` or `column = ANY(array)` on relation relid? Fills *qual.
  */
@@ -68,6 +70,9 @@ bool
 llm_match_qual(Expr *clause, Index relid, LlmQual *qual)
 {
 	Var		   *var;
+
+	if (is_orclause(clause))
+		return match_or_of_equalities((BoolExpr *) clause, relid, qual);
 
 	/* The planner turns `flag = true` into `flag` and `flag = false` into `NOT flag`. */
 	if ((var = column_of((Node *) clause, relid)) != NULL && var->vartype == BOOLOID)
@@ -132,6 +137,47 @@ llm_match_qual(Expr *clause, Index relid, LlmQual *qual)
 	return false;
 }
 
+/*
+ * `col = a OR col = b ...` (PostgreSQL 15 does not turn it into ANY): one ANY qual over an
+ * ARRAY[a, b, ...] of the values, when all arms compare the same column with one type.
+ */
+static bool
+match_or_of_equalities(BoolExpr *or_clause, Index relid, LlmQual *qual)
+{
+	List	   *values = NIL;
+	AttrNumber	attno = InvalidAttrNumber;
+	Oid			value_type = InvalidOid;
+	ArrayExpr  *array;
+	ListCell   *cell;
+
+	foreach(cell, or_clause->args)
+	{
+		LlmQual		arm;
+
+		if (!IsA(lfirst(cell), OpExpr) || !llm_match_qual(lfirst(cell), relid, &arm) ||
+			(attno != InvalidAttrNumber && arm.attno != attno) ||
+			(OidIsValid(value_type) && exprType((Node *) arm.value) != value_type))
+			return false;
+		attno = arm.attno;
+		value_type = exprType((Node *) arm.value);
+		values = lappend(values, arm.value);
+	}
+	if (values == NIL || !OidIsValid(get_array_type(value_type)))
+		return false;
+
+	array = makeNode(ArrayExpr);
+	array->array_typeid = get_array_type(value_type);
+	array->array_collid = InvalidOid;
+	array->element_typeid = value_type;
+	array->elements = values;
+	array->multidims = false;
+	array->location = -1;
+	qual->attno = attno;
+	qual->kind = LLM_QUAL_ANY;
+	qual->value = (Expr *) array;
+	return true;
+}
+
 /* Planner estimate of how many values (prompts) a qual gives. */
 double
 llm_qual_value_count(const LlmQual *qual)
@@ -147,6 +193,8 @@ llm_qual_value_count(const LlmQual *qual)
 		return Max(1.0, (double) ArrayGetNItems(ARR_NDIM(DatumGetArrayTypeP(c->constvalue)),
 												ARR_DIMS(DatumGetArrayTypeP(c->constvalue))));
 	}
+	if (IsA(qual->value, ArrayExpr))
+		return Max(1.0, (double) list_length(((ArrayExpr *) qual->value)->elements));
 	return LLM_UNKNOWN_ARRAY_VALUES;
 }
 
