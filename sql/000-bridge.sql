@@ -24,8 +24,11 @@ CREATE FUNCTION llm._python_path() RETURNS text
 CREATE FUNCTION llm._check_interrupts() RETURNS void
     AS 'MODULE_PATHNAME', 'pg_llm_check_interrupts' LANGUAGE C VOLATILE PARALLEL SAFE;
 
--- Once per backend: put pg_llm.python_path on sys.path.
-CREATE FUNCTION llm._boot() RETURNS void LANGUAGE plpython3u AS $$
+-- Once per backend: put pg_llm.python_path on sys.path. Every plpython function of the
+-- extension starts with it, whoever calls: SECURITY DEFINER to read the path, and executable
+-- by PUBLIC (below). It only imports from the superuser-set path.
+CREATE FUNCTION llm._boot() RETURNS void
+LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 import sys
 path = plpy.execute("SELECT llm._python_path() AS path")[0]["path"]
 if path and path not in sys.path:
@@ -49,6 +52,11 @@ $$;
 REVOKE ALL ON FUNCTION llm._fdw_handler() FROM PUBLIC;
 REVOKE ALL ON FUNCTION llm._fdw_validator(text[], oid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION llm._python_path() FROM PUBLIC;
-REVOKE ALL ON FUNCTION llm._check_interrupts() FROM PUBLIC;
-REVOKE ALL ON FUNCTION llm._boot() FROM PUBLIC;
 REVOKE ALL ON FUNCTION llm._fdw_execute(text) FROM PUBLIC;
+-- The two internal functions that run as the caller inside every llm_* function a role may
+-- call (boot, and interrupt polling while HTTP waits). Harmless: one adds the superuser-set
+-- path to sys.path, the other only runs CHECK_FOR_INTERRUPTS().
+REVOKE ALL ON FUNCTION llm._boot() FROM PUBLIC;
+REVOKE ALL ON FUNCTION llm._check_interrupts() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION llm._boot() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION llm._check_interrupts() TO PUBLIC;

@@ -6,7 +6,9 @@ import psycopg
 import pytest
 
 INTERNAL = ["llm._fdw_handler()", "llm._fdw_validator(text[], oid)", "llm._python_path()",
-            "llm._check_interrupts()", "llm._boot()", "llm._fdw_execute(text)"]
+            "llm._fdw_execute(text)"]
+# run as the caller inside every llm_* function: open to PUBLIC, harmless by construction
+CALLER_SIDE = ["llm._boot()", "llm._check_interrupts()"]
 
 
 @pytest.fixture
@@ -74,9 +76,9 @@ def test_a_view_runs_with_its_owners_privileges(alice):
 
 
 def test_internal_functions_are_not_executable_by_public(alice):
-    for fn in INTERNAL:
+    for fn in INTERNAL + CALLER_SIDE:
         (allowed,) = alice.execute("SELECT has_function_privilege('alice', %s, 'EXECUTE')", [fn]).fetchone()
-        assert allowed is False, fn
+        assert allowed is (fn in CALLER_SIDE), fn
     alice.execute("GRANT USAGE ON SCHEMA llm TO alice")
     alice.execute("SET ROLE alice")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -117,3 +119,12 @@ def test_python_path_guc_is_superuser_only_and_reported(alice):
     alice.execute("SET ROLE alice")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         alice.execute("SET pg_llm.python_path = '/tmp/evil'")
+
+
+def test_a_plain_role_can_boot_but_not_choose_the_path(alice, dsn):
+    alice.execute("ALTER ROLE alice LOGIN")
+    with psycopg.connect(dsn.replace("user=postgres", "user=alice"), autocommit=True) as conn:
+        conn.execute("SELECT llm._boot()")
+        conn.execute("SELECT llm._check_interrupts()")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT llm._python_path()")
