@@ -89,3 +89,19 @@ def test_a_non_superuser_cannot_create_a_server_with_any_wrapper(echo):
     finally:
         echo.execute("RESET ROLE")
         echo.execute("DROP ROLE mallory")
+
+
+def test_plans_still_work_when_jit_compiles_them(questions):
+    questions.execute("SET jit = on")
+    questions.execute("SET jit_above_cost = 0")
+    rows = questions.execute("SELECT q.id, f.answer FROM questions q JOIN echo_t f "
+                             "ON f.content = q.text WHERE f.content <> 'x' ORDER BY q.id").fetchall()
+    assert rows == [(1, "echo: one"), (2, "echo: two"), (3, "echo: three"), (4, "echo: two")]
+    assert questions.execute("SELECT content FROM echo_t WHERE content = ANY(%s)",
+                             [["j1", "j2"]]).fetchall() == [("j1",), ("j2",)]
+    # the doomed plain path (no prompt value) costs 1e8, above every jit threshold: still a
+    # clean error, not a crash
+    questions.execute("RESET jit_above_cost")
+    with pytest.raises(psycopg.errors.NullValueNotAllowed):
+        questions.execute("SELECT * FROM echo_t WHERE content LIKE 'x%'")
+    assert questions.execute("SELECT 1").fetchone() == (1,)
