@@ -27,7 +27,7 @@ _instances: dict[tuple, object] = {}
 current_request: "ScanRequest | None" = None
 
 _INT_TYPES = {"smallint", "integer", "bigint"}
-_FLOAT_TYPES = {"real", "double precision", "numeric"}
+_FLOAT_TYPES = {"real", "double precision"}
 
 
 @dataclass
@@ -66,6 +66,8 @@ def _value_converter(type_name: str):
         return lambda v: None if v is None else int(v)
     if type_name in _FLOAT_TYPES:
         return lambda v: None if v is None else float(v)
+    if type_name == "numeric" or type_name.startswith("numeric("):
+        return lambda v: None if v is None else decimal.Decimal(v)
     if type_name == "boolean":
         return lambda v: None if v is None else v == "t"
     return lambda v: v

@@ -30,6 +30,14 @@ def test_parse_turns_the_payload_into_multicorn_quals_with_typed_values():
     assert request.user == "alice" and request.column_names == ["content", "answer", "n", "quals"]
 
 
+def test_numeric_values_are_decimals():
+    import decimal
+    request = bridge.ScanRequest.parse(payload(
+        [{"field": "price", "op": "=", "value": "0.10"}],
+        columns=[{"name": "price", "type": "numeric(6,2)"}]))
+    assert request.quals[0].value == decimal.Decimal("0.10")
+
+
 def test_run_scan_returns_text_rows_in_column_order():
     rows = bridge.run_scan(bridge.ScanRequest.parse(payload(
         [{"field": "content", "op": "= ANY", "value": ["a", "b"]}, {"field": "n", "op": "=", "value": "7"}])))
