@@ -45,6 +45,10 @@ CREATE TABLE llm.evaluation_items (
     PRIMARY KEY (evaluation_id, item_id)
 );
 
+-- Summaries are readable by everyone (like llm.model_summary); items hold prompts and
+-- answers and stay private. Writing needs grants (see docs/evaluation.md).
+GRANT SELECT ON llm.evaluations TO PUBLIC;
+
 SELECT pg_catalog.pg_extension_config_dump('llm.evaluations', '');
 SELECT pg_catalog.pg_extension_config_dump('llm.evaluations_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('llm.evaluation_items', '');

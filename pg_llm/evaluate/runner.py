@@ -146,14 +146,25 @@ def load_data(plpy, data: str, entries: list[ModelEntry]) -> tuple[list[dict], b
     return rows, "setup_sql" in columns
 
 
-def _check_can_build_sandboxes(plpy) -> None:
-    allowed = plpy.execute("SELECT pg_catalog.has_database_privilege("
-                           "pg_catalog.current_database(), 'CREATE') AS ok")[0]["ok"]
-    if not allowed:
+def _check_privileges(plpy, with_setup: bool) -> None:
+    """Fail before asking any model (which costs money) when the results could not be kept."""
+    row = plpy.execute("""
+        SELECT pg_catalog.has_table_privilege('llm.evaluations', 'INSERT')
+               AND pg_catalog.has_table_privilege('llm.evaluation_items', 'INSERT')
+               AND pg_catalog.has_sequence_privilege('llm.evaluations_id_seq', 'USAGE') AS store,
+               pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE') AS sandbox,
+               current_user AS who""")[0]
+    if not row["store"]:
+        raise InsufficientPrivilege(
+            f'role "{row["who"]}" may not store evaluations',
+            hint="an administrator can run: GRANT INSERT ON llm.evaluations, "
+                 f"llm.evaluation_items TO {row['who']}; GRANT USAGE ON SEQUENCE "
+                 f"llm.evaluations_id_seq TO {row['who']}")
+    if with_setup and not row["sandbox"]:
         raise InsufficientPrivilege(
             "llm_evaluate needs to create a throwaway schema per example to run the queries",
-            hint="GRANT CREATE ON DATABASE <this database> TO <you>, or drop setup_sql "
-                 "from the data query to skip execution match")
+            hint=f"GRANT CREATE ON DATABASE <this database> TO {row['who']}, or leave setup_sql "
+                 "out of the data query to skip execution match")
 
 
 # -- asking the models -------------------------------------------------------------------------
@@ -226,8 +237,7 @@ def evaluate(plpy, models, data, *, name=None, max_tokens=200, statement_timeout
     _check_arguments(models, data, max_tokens, statement_timeout_ms)
     entries = [resolve_entry(plpy, label) for label in models]
     rows, with_setup = load_data(plpy, data, entries)
-    if with_setup:
-        _check_can_build_sandboxes(plpy)
+    _check_privileges(plpy, with_setup)
 
     answers_by_entry = []
     for entry in entries:

@@ -226,3 +226,31 @@ def test_cli_evaluates_and_draws_the_chart(two_versions, dsn, tmp_path):
     missing = subprocess.run([cli, "plot", "evaluation", "999999", "-o", str(chart), "--dsn", dsn],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode != 0 and "does not exist" in missing.stderr
+
+
+def test_an_ordinary_role_needs_grants_and_then_works(two_versions):
+    db = two_versions
+    db.execute("DROP ROLE IF EXISTS eval_alice; CREATE ROLE eval_alice")
+    try:
+        db.execute("GRANT SELECT ON sqlbot, shop_eval TO eval_alice; "
+                   "GRANT USAGE ON FOREIGN SERVER fake TO eval_alice")
+        db.execute("SET ROLE eval_alice")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as info:
+            evaluate(db, ["sqlbot@2"])
+        assert "GRANT INSERT ON llm.evaluations" in info.value.diag.message_hint
+        db.execute("RESET ROLE")
+        db.execute("GRANT INSERT ON llm.evaluations, llm.evaluation_items TO eval_alice; "
+                   "GRANT USAGE ON SEQUENCE llm.evaluations_id_seq TO eval_alice")
+        db.execute("SET ROLE eval_alice")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as info:
+            evaluate(db, ["sqlbot@2"])
+        assert "GRANT CREATE ON DATABASE" in info.value.diag.message_hint
+        db.execute("RESET ROLE")
+        db.execute(f"GRANT CREATE ON DATABASE {db.info.dbname} TO eval_alice")
+        db.execute("SET ROLE eval_alice")
+        result = evaluate(db, ["sqlbot@2"])
+        assert result["sqlbot@2"]["execution_match"] == pytest.approx(3 / 4)
+        assert db.execute("SELECT current_user").fetchone()[0] == "eval_alice"
+    finally:
+        db.execute("RESET ROLE")
+        db.execute("DROP OWNED BY eval_alice; DROP ROLE eval_alice")
