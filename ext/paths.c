@@ -6,7 +6,8 @@
  * parameterized path that feeds the value from the other side of a join.
  *
  * Batched joins: a nested loop re-scans the model once per outer row, one serial HTTP
- * round trip each. When the outer side is a single plain table, the batch path adds an
+ * round trip each. When the outer side is a single plain table (or VALUES list, or set
+ * function), the batch path adds an
  * initplan `ARRAY(SELECT <outer value> FROM <outer table> WHERE <its quals>)`: the first
  * re-scan sends up to pg_llm.join_batch_size of those values in one `= ANY` call (which
  * the wrapper fans out concurrently) and later re-scans are answered from that cache.
@@ -169,11 +170,27 @@ is_batchable_outer_rel(PlannerInfo *root, Index relid)
 		return false;
 	rel = root->simple_rel_array[relid];
 	rte = root->simple_rte_array[relid];
-	if (rel->reloptkind != RELOPT_BASEREL || rte->rtekind != RTE_RELATION ||
-		(rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_MATVIEW) ||
-		rte->securityQuals != NIL || rte->tablesample != NULL ||
-		!bms_is_empty(rel->lateral_relids))
+	if (rel->reloptkind != RELOPT_BASEREL || !bms_is_empty(rel->lateral_relids) ||
+		rte->securityQuals != NIL)
 		return false;
+	switch (rte->rtekind)
+	{
+		case RTE_RELATION:
+			if ((rte->relkind != RELKIND_RELATION && rte->relkind != RELKIND_MATVIEW) ||
+				rte->tablesample != NULL)
+				return false;
+			break;
+		case RTE_VALUES:		/* FROM (VALUES ...) q(text) */
+			if (!llm_expr_is_batchable((Node *) rte->values_lists, relid))
+				return false;
+			break;
+		case RTE_FUNCTION:		/* FROM unnest(...), generate_series(...) */
+			if (!llm_expr_is_batchable((Node *) rte->functions, relid))
+				return false;
+			break;
+		default:
+			return false;
+	}
 	foreach(cell, rel->baserestrictinfo)
 		if (!llm_expr_is_batchable((Node *) lfirst_node(RestrictInfo, cell)->clause, relid))
 			return false;
@@ -308,7 +325,8 @@ batch_values_initplan(PlannerInfo *root, Index outer_relid, Expr *outer_value)
 	subquery->canSetTag = true;
 	rte = copyObject(planner_rt_fetch(outer_relid, root));
 	/* the subquery only reads (the outer table may be an UPDATE's target) */
-	rte->requiredPerms = ACL_SELECT;
+	if (rte->rtekind == RTE_RELATION)
+		rte->requiredPerms = ACL_SELECT;
 	rte->insertedCols = NULL;
 	rte->updatedCols = NULL;
 	subquery->rtable = list_make1(rte);

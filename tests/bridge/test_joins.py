@@ -132,3 +132,20 @@ def test_a_scan_missing_its_prompt_column_in_a_join_still_errors_clearly(questio
     import psycopg
     with pytest.raises(psycopg.errors.NullValueNotAllowed):
         questions.execute("SELECT * FROM questions q JOIN echo_t f ON f.content LIKE q.text")
+
+
+@pytest.mark.parametrize("source", [
+    "(VALUES ('a'), ('b'), ('a')) v(t)",
+    "unnest(ARRAY['a', 'b', 'a']) t",
+])
+def test_values_lists_and_set_functions_are_batched_too(echo, source):
+    sql = f"SELECT t, f.answer FROM {source} JOIN echo_t f ON f.content = t"
+    assert sorted(echo.execute(sql).fetchall()) == [("a", "echo: a"), ("a", "echo: a"), ("b", "echo: b")]
+    assert explain_number(explain(echo, sql, analyze=True), "LLM Calls") == 1
+
+
+def test_null_outer_values_match_nothing(questions):
+    questions.execute("INSERT INTO questions VALUES (5, NULL)")
+    rows = questions.execute("SELECT q.id, f.answer FROM questions q LEFT JOIN echo_t f "
+                             "ON f.content = q.text ORDER BY q.id").fetchall()
+    assert rows == EXPECTED + [(5, None)]
