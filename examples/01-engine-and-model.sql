@@ -1,7 +1,9 @@
 -- Step 1: an engine and a model. A model is a foreign table; a prompt is a WHERE clause.
 -- Run by hand:  psql -X -v ON_ERROR_STOP=1 -e -f examples/01-engine-and-model.sql
--- Variables (psql -v NAME=VALUE): base_model, engine_url (default: the local engine on 8765).
+-- Variables (psql -v NAME=VALUE): base_model, engine_url (default: the local engine on 8765),
+-- answer_tokens (longest answer, default 300).
 \if :{?base_model} \else \set base_model smollm2-135m-instruct \endif
+\if :{?answer_tokens} \else \set answer_tokens 300 \endif
 \if :{?question} \else
 \set question 'CREATE TABLE customers (id INT PRIMARY KEY, name TEXT, country TEXT, city TEXT, signup_year INT);\nCREATE TABLE orders (id INT PRIMARY KEY, customer_id INT REFERENCES customers(id), order_date DATE, amount NUMERIC(12,2), status TEXT);\n-- Which customers are from Canada? Give their names and cities.'
 \endif
@@ -26,7 +28,8 @@ SELECT llm_create_model('ft_sql',
 \d ft_sql
 
 -- Ask the base model for a query. Expect a wordy answer: a 135M model explains, repeats the
--- schema or wraps the SQL in prose; it rarely answers with just the query.
+-- schema or wraps the SQL in prose; it rarely answers with just the query. Request options
+-- such as max_tokens are columns too, set in the WHERE clause.
 SELECT answer, version, completion_tokens, round(latency_ms) AS latency_ms
 FROM ft_sql
-WHERE content = :'question';
+WHERE content = :'question' AND max_tokens = :answer_tokens;

@@ -12,7 +12,8 @@ SELECT conversations, tokens, epochs, estimated_trained_tokens, estimated_usd, t
 FROM llm_finetune('ft_sql',
     format('SELECT * FROM demo_data WHERE chat_id <= %s ORDER BY chat_id, message_id', :n_train),
     options => jsonb_build_object('n_epochs', :n_epochs),
-    dry_run => true)
+    dry_run => true);
+-- (psql: \gset re-runs the dry run above and keeps its numbers in variables dry_*.)
 \gset dry_
 
 -- A budget for this model: this run plus 20%. The local engine charges $0, so the budget
@@ -23,13 +24,12 @@ SELECT * FROM llm_set_budget('ft_sql', max_tokens => (:dry_estimated_trained_tok
 SELECT job_id, status, conversations, estimated_trained_tokens, provider_job_id
 FROM llm_finetune('ft_sql',
     format('SELECT * FROM demo_data WHERE chat_id <= %s ORDER BY chat_id, message_id', :n_train),
-    options => jsonb_build_object('n_epochs', :n_epochs))
-\gset
+    options => jsonb_build_object('n_epochs', :n_epochs));
 
--- Wait for it: one NOTICE per training step (loss, progress). Cancel with Ctrl-C any time;
--- the job keeps running in the engine and llm_wait can pick it up again.
+-- Wait for the model's latest job: one NOTICE per training step (loss, progress). Ctrl-C
+-- stops waiting, not training: the job keeps running in the engine; wait again any time.
 SELECT id, status, trained_tokens, cost_usd, finished_at - started_at AS duration
-FROM llm_wait(:job_id);
+FROM llm_wait('ft_sql');
 
 -- Version 2 is the fine-tuned adapter, and it is now the active version.
 SELECT version, provider_model_id, job_id, cost_usd FROM llm.model_versions
@@ -37,6 +37,7 @@ WHERE model = 'ft_sql' ORDER BY version;
 SELECT name, active_version FROM llm.models WHERE name = 'ft_sql';
 
 -- The loss curve of the job, drawn from llm.job_events.
+SELECT max(id) AS job_id FROM llm.jobs WHERE model = 'ft_sql' \gset
 \setenv PG_LLM_JOB :job_id
 \setenv PG_LLM_OUT :out_dir
 \! pg-llm plot job "$PG_LLM_JOB" --out "$PG_LLM_OUT/loss.png"

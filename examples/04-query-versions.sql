@@ -1,17 +1,22 @@
 -- Step 4: the fine-tuned version answers with bare SQL. Then a prompt-engineered alternative
 -- on the base model, for comparison in step 5.
+-- Variables: base_model, max_tokens (default 1000), answer_tokens (default 300).
 \if :{?base_model} \else \set base_model smollm2-135m-instruct \endif
+\if :{?max_tokens} \else \set max_tokens 1000 \endif
+\if :{?answer_tokens} \else \set answer_tokens 300 \endif
 \if :{?question} \else
 \set question 'CREATE TABLE customers (id INT PRIMARY KEY, name TEXT, country TEXT, city TEXT, signup_year INT);\nCREATE TABLE orders (id INT PRIMARY KEY, customer_id INT REFERENCES customers(id), order_date DATE, amount NUMERIC(12,2), status TEXT);\n-- Which customers are from Canada? Give their names and cities.'
 \endif
 
--- Same question as step 1; max_tokens is a column too, so request options are WHERE clauses.
+-- Same question as step 1, now answered by the active version 2, with room for a long answer
+-- (max_tokens = 1000): the fine-tuned model stops after the query by itself.
 SELECT answer, version, completion_tokens, round(latency_ms) AS latency_ms
 FROM ft_sql
-WHERE content = :'question' AND max_tokens = 1000;
+WHERE content = :'question' AND max_tokens = :max_tokens;
 
 -- Any version stays queryable: version 1 is the base model.
-SELECT version, answer FROM ft_sql WHERE content = :'question' AND version = 1;
+SELECT version, answer FROM ft_sql
+WHERE content = :'question' AND version = 1 AND max_tokens = :answer_tokens;
 
 -- Prompt engineering instead of training: the base model with a template asking for SQL only.
 SELECT llm_create_model('ft_sql_succinct',
@@ -21,4 +26,5 @@ SELECT llm_create_model('ft_sql_succinct',
     predict         => 'answer',
     system_prompt   => 'Answer with one SQL query and nothing else.');
 
-SELECT answer, completion_tokens FROM ft_sql_succinct WHERE content = :'question';
+SELECT answer, completion_tokens FROM ft_sql_succinct
+WHERE content = :'question' AND max_tokens = :answer_tokens;

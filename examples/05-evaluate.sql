@@ -5,8 +5,10 @@
 --                    role with a statement timeout, and returns the gold query's rows;
 --   exact_match      equal to the gold SQL after normalisation;
 --   succinct_rate    the answer is exactly one SQL statement (sqlglot, postgres dialect).
--- Variables: eval_limit (questions to use, default ALL), out_dir (default .demo/out).
+-- Variables: eval_limit (questions to use, default ALL), eval_max_tokens (default 200),
+-- out_dir (default .demo/out).
 \if :{?eval_limit} \else \set eval_limit ALL \endif
+\if :{?eval_max_tokens} \else \set eval_max_tokens 200 \endif
 \if :{?out_dir} \else \set out_dir .demo/out \endif
 
 SELECT model, version, n,
@@ -21,7 +23,8 @@ FROM llm_evaluate(
     models => ARRAY['ft_sql@1', 'ft_sql_succinct', 'ft_sql'],
     data   => format('SELECT id, content, gold_sql, setup_sql FROM demo_eval ORDER BY id LIMIT %s',
                      :'eval_limit'),
-    name   => 'tutorial');
+    name   => 'tutorial',
+    max_tokens => :eval_max_tokens);
 
 -- Every answer is kept with its verdict: execution match per question kind, per model.
 SELECT d.kind,

@@ -55,11 +55,12 @@ def _examples(schemas: tuple, n: int, seed: int, salt: str) -> list[Example]:
     rng.shuffle(order)
     failures = 0
     while len(out) < n:
-        # Each schema in turn gets one question of every kind, so kinds and schemas are
-        # covered evenly. A schema that cannot give a new question of this kind (a single
-        # table has no join) hands the slot to the next schema after a few tries.
+        # Kinds and schemas both go round-robin; their counts are coprime (5 kinds; 14 and 6
+        # schemas), so every schema meets every kind and even a small split spans many
+        # schemas. A schema that cannot give a new question of this kind (a single table has
+        # no join) hands the slot to the next schema after a few tries.
         kind = KINDS[len(out) % len(KINDS)]
-        schema: Schema = order[(len(out) // len(KINDS) + failures // 30) % len(order)]
+        schema: Schema = order[(len(out) + failures // 30) % len(order)]
         made = rng.choice(TEMPLATES[kind])(Context(schema, dbs[schema.key], rng))
         if made is None or (schema.key, made[0]) in seen:
             failures += 1
