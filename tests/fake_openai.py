@@ -154,6 +154,8 @@ def _count_tokens(text: str) -> int:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like a real API server
+    # Headers and body go out in two writes: without TCP_NODELAY, Nagle + delayed ACK add 40 ms.
+    disable_nagle_algorithm = True
     fake: FakeOpenAI
 
     def log_message(self, *args) -> None:  # keep test output clean
@@ -260,3 +262,21 @@ class _Handler(BaseHTTPRequestHandler):
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
                       "total_tokens": prompt_tokens + len(words)},
         })
+
+
+def main(argv=None) -> None:
+    """Serve from its own process (benchmarks): prints the base URL, runs until killed."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["test-model"])
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--api-key")
+    args = parser.parse_args(argv)
+    with FakeOpenAI(models=args.models, api_key=args.api_key, delay=args.delay) as fake:
+        print(fake.url, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -7,13 +7,15 @@
 - Requests run in worker threads, at most ``concurrency`` at a time, while the calling
   (PostgreSQL) thread polls ``check_interrupts`` every ~50 ms: a sleeping socket read does not
   see statement_timeout or pg_cancel_backend, but the poll does. Worker threads never touch
-  plpy; they are daemons, so a hung request left behind by a cancel cannot block the backend.
+  plpy; they are pooled daemons, so a hung request left behind by a cancel cannot block the
+  backend (the next scan takes other threads).
 - openai errors become LlmError subclasses whose text never contains the API key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import queue
 import re
 import signal
 import threading
@@ -99,8 +101,54 @@ def backend_interrupt_checker():
     return check_for_interrupts
 
 
+class _PooledThread:
+    """A daemon thread kept per backend between scans: starting threads per query costs
+    more than the loopback request itself. It runs one scan's worker loop at a time."""
+
+    def __init__(self):
+        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.retired = False
+        self.thread = threading.Thread(target=self._run, name="pg_llm-request", daemon=True)
+
+    def _run(self) -> None:
+        while not self.retired:
+            self.inbox.get()(self)
+
+    def release(self) -> None:
+        """Back to the idle list. Called by the job itself before it reports completion:
+        once the scan returns, the backend holds the GIL until its next Python call."""
+        with _pool_lock:
+            if len(_idle) >= MAX_IDLE_THREADS:
+                self.retired = True
+            else:
+                _idle.append(self)
+
+
+MAX_IDLE_THREADS = 64
+_idle: list[_PooledThread] = []
+_pool_lock = threading.Lock()
+
+
+def _idle_threads(count: int) -> list[_PooledThread]:
+    """``count`` threads that are free now. A thread still busy with a cancelled scan's hung
+    request is not free, so a cancel never delays the next query."""
+    with _pool_lock:
+        taken = [_idle.pop() for _ in range(min(count, len(_idle)))]
+    fresh = [_PooledThread() for _ in range(count - len(taken))]
+    if fresh:
+        # Threads start with every signal blocked (they inherit the mask), so PostgreSQL's
+        # handlers (statement_timeout's SIGALRM, cancel's SIGINT) always run in the backend thread.
+        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        try:
+            for pooled in fresh:
+                pooled.thread.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+    return taken + fresh
+
+
 def run_in_workers(tasks: list, concurrency: int, check_interrupts=None) -> list:
-    """Run callables in at most ``concurrency`` daemon threads; return results in order.
+    """Run callables in at most ``concurrency`` pooled threads; return results in order.
 
     The calling thread only waits and polls ``check_interrupts`` (which raises on a cancel).
     The first task error stops the hand-out of further tasks and is re-raised here.
@@ -114,35 +162,32 @@ def run_in_workers(tasks: list, concurrency: int, check_interrupts=None) -> list
     finished = threading.Event()
     stop = threading.Event()
 
-    def worker():
-        while not stop.is_set():
-            with lock:
-                index = state["next"]
-                if index >= len(tasks):
-                    return
-                state["next"] = index + 1
-            try:
-                results[index] = tasks[index]()
-            except BaseException as exc:  # handed to the calling thread, which re-raises it
+    def worker(pooled: _PooledThread) -> None:
+        try:
+            while not stop.is_set():
                 with lock:
-                    if state["error"] is None:
-                        state["error"] = exc
-                stop.set()
-                finished.set()
-                return
+                    index = state["next"]
+                    if index >= len(tasks):
+                        return
+                    state["next"] = index + 1
+                try:
+                    results[index] = tasks[index]()
+                except BaseException as exc:  # handed to the calling thread, which re-raises it
+                    with lock:
+                        if state["error"] is None:
+                            state["error"] = exc
+                    stop.set()
+                    return
+                with lock:
+                    state["remaining"] -= 1
+        finally:
+            pooled.release()
             with lock:
-                state["remaining"] -= 1
-                if state["remaining"] == 0:
+                if state["remaining"] == 0 or state["error"] is not None:
                     finished.set()
 
-    # Workers start with every signal blocked (they inherit the mask), so PostgreSQL's
-    # handlers (statement_timeout's SIGALRM, cancel's SIGINT) always run in the backend thread.
-    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-    try:
-        for _ in range(max(1, min(concurrency, len(tasks)))):
-            threading.Thread(target=worker, name="pg_llm-request", daemon=True).start()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+    for thread in _idle_threads(max(1, min(concurrency, len(tasks)))):
+        thread.inbox.put(worker)
     try:
         while not finished.wait(POLL_INTERVAL_S):
             check_interrupts()

@@ -1,0 +1,113 @@
+"""Latency a model foreign table adds over calling the same endpoint with the openai client.
+
+Side by side, interleaved rounds, one run:
+  direct: the official openai client (this process) -> loopback OpenAI-compatible server
+  table:  psycopg -> PostgreSQL -> C bridge -> plpython -> ModelTable -> openai client -> same server
+The server (tests/fake_openai.py) runs in its own process and answers at once, so the
+difference is what pg_llm adds per query. Target: <= 1 ms added at p50.
+
+Runs its own private cluster (scripts/pgcluster.sh); needs `make ext backend-python`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import openai
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+CLUSTER = ROOT / "scripts" / "pgcluster.sh"
+N = int(os.environ.get("BENCH_N", "1000"))
+ROUNDS = 10
+MODEL = "bench-model"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_endpoint(*args: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fake_openai.py"),
+                             "--models", MODEL, *args], stdout=subprocess.PIPE, text=True)
+    return proc, proc.stdout.readline().strip()
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    endpoint, url = start_endpoint()
+    pg_dir = tempfile.mkdtemp(prefix="pg_llm-bench-fdw-")
+    os.chmod(pg_dir, 0o755)
+    port = free_port()
+    subprocess.run([str(CLUSTER), "start", pg_dir, str(port)], check=True)
+    try:
+        dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS bench_fdw")
+            conn.execute("CREATE DATABASE bench_fdw")
+        with psycopg.connect(dsn.replace("dbname=postgres", "dbname=bench_fdw"), autocommit=True) as conn:
+            run(conn, url)
+    finally:
+        subprocess.run([str(CLUSTER), "stop", pg_dir], check=False)
+        endpoint.kill()
+
+
+def run(conn, url: str) -> None:
+    conn.execute("SET client_min_messages = warning")
+    conn.execute("CREATE EXTENSION pg_llm CASCADE")
+    conn.execute("SELECT llm_create_engine('bench', base_url => %s, api_key => 'sk-bench')", (url,))
+    conn.execute("SELECT llm_create_model('ft', engine => 'bench', model_name => %s, "
+                 "prompt_template => '{{content}}')", (MODEL,))
+    client = openai.OpenAI(base_url=url, api_key="sk-bench", max_retries=0)
+
+    def direct(i: int) -> float:
+        started = time.perf_counter()
+        response = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": f"question {i}"}])
+        assert response.choices[0].message.content == f"echo:question {i}"
+        return (time.perf_counter() - started) * 1000
+
+    def table(i: int, cur) -> float:
+        started = time.perf_counter()
+        cur.execute("SELECT answer FROM ft WHERE content = %s", (f"question {i}",), prepare=True)
+        assert cur.fetchone()[0] == f"echo:question {i}"
+        return (time.perf_counter() - started) * 1000
+
+    with conn.cursor() as cur:
+        for i in range(50):  # warm up: imports, plans, connections
+            direct(i)
+            table(i, cur)
+        direct_ms, table_ms = [], []
+        per_round = max(1, N // ROUNDS)
+        for r in range(ROUNDS):  # interleaved: the machine is shared, load drifts
+            direct_ms += [direct(r * per_round + i) for i in range(per_round)]
+            table_ms += [table(r * per_round + i, cur) for i in range(per_round)]
+
+    print(f"== model table vs direct openai client, {len(direct_ms)} calls each, "
+          f"loopback endpoint answering at once")
+    print(f"{'':10s}{'p50 ms':>10s}{'p95 ms':>10s}{'mean ms':>10s}")
+    for name, samples in (("direct", direct_ms), ("table", table_ms)):
+        print(f"{name:10s}{percentile(samples, .5):10.3f}{percentile(samples, .95):10.3f}"
+              f"{statistics.fmean(samples):10.3f}")
+    added50 = percentile(table_ms, .5) - percentile(direct_ms, .5)
+    added95 = percentile(table_ms, .95) - percentile(direct_ms, .95)
+    print(f"added by pg_llm: p50 {added50:+.3f} ms, p95 {added95:+.3f} ms; "
+          f"ratio p50 {percentile(table_ms, .5) / percentile(direct_ms, .5):.2f}x "
+          f"(target: <= 1 ms added at p50)")
+
+
+if __name__ == "__main__":
+    main()
