@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import psycopg
 import pytest
@@ -79,16 +80,16 @@ def test_many_scans_in_one_query_and_a_subtransaction_error(echo):
 
 
 def test_a_non_superuser_cannot_create_a_server_with_any_wrapper(echo):
-    echo.execute("DROP ROLE IF EXISTS mallory")
-    echo.execute("CREATE ROLE mallory")
+    mallory = f"mallory_{uuid.uuid4().hex[:8]}"  # roles are cluster-wide
+    echo.execute(f"CREATE ROLE {mallory}")
     try:
-        echo.execute("SET ROLE mallory")
+        echo.execute(f"SET ROLE {mallory}")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             echo.execute("CREATE SERVER mine FOREIGN DATA WRAPPER pg_llm "
                          "OPTIONS (wrapper 'pg_llm.wrappers.echo.EchoTable')")
     finally:
         echo.execute("RESET ROLE")
-        echo.execute("DROP ROLE mallory")
+        echo.execute(f"DROP ROLE {mallory}")
 
 
 def test_plans_still_work_when_jit_compiles_them(questions):

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import psycopg
 import pytest
+
+# roles are cluster-wide: a unique name keeps parallel or repeated runs apart
+ALICE = f"alice_{uuid.uuid4().hex[:8]}"
 
 INTERNAL = ["llm._fdw_handler()", "llm._fdw_validator(text[], oid)", "llm._python_path()",
             "llm._fdw_execute(text)"]
@@ -13,29 +18,29 @@ CALLER_SIDE = ["llm._boot()", "llm._check_interrupts()"]
 
 @pytest.fixture
 def alice(echo):
-    echo.execute("DROP ROLE IF EXISTS alice")
-    echo.execute("CREATE ROLE alice")
-    echo.execute("GRANT SELECT ON echo_t TO alice")
+    echo.execute(f"DROP ROLE IF EXISTS {ALICE}")
+    echo.execute(f"CREATE ROLE {ALICE}")
+    echo.execute(f"GRANT SELECT ON echo_t TO {ALICE}")
     yield echo
     echo.execute("RESET ROLE")
-    echo.execute("DROP OWNED BY alice")
-    echo.execute("DROP ROLE alice")
+    echo.execute(f"DROP OWNED BY {ALICE}")
+    echo.execute(f"DROP ROLE {ALICE}")
 
 
 def test_no_usage_on_the_engine_server_is_denied(alice):
-    alice.execute("SET ROLE alice")
+    alice.execute(f"SET ROLE {ALICE}")
     with pytest.raises(psycopg.errors.InsufficientPrivilege) as err:
         alice.execute("SELECT * FROM echo_t WHERE content = 'x'")
     assert "foreign server echo" in str(err.value)
-    assert "GRANT USAGE ON FOREIGN SERVER echo TO alice" in err.value.diag.message_hint
+    assert f"GRANT USAGE ON FOREIGN SERVER echo TO {ALICE}" in err.value.diag.message_hint
     alice.execute("RESET ROLE")
-    alice.execute("GRANT USAGE ON FOREIGN SERVER echo TO alice")
-    alice.execute("SET ROLE alice")
+    alice.execute(f"GRANT USAGE ON FOREIGN SERVER echo TO {ALICE}")
+    alice.execute(f"SET ROLE {ALICE}")
     assert alice.execute("SELECT content FROM echo_t WHERE content = 'x'").fetchall() == [("x",)]
 
 
 def test_explain_checks_usage_too(alice):
-    alice.execute("SET ROLE alice")
+    alice.execute(f"SET ROLE {ALICE}")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         alice.execute("EXPLAIN SELECT * FROM echo_t WHERE content = 'x'")
 
@@ -44,24 +49,24 @@ def test_plan_prepared_before_set_role_is_checked_again(alice):
     alice.execute("SET plan_cache_mode = force_generic_plan")
     alice.execute("PREPARE p(text) AS SELECT content FROM echo_t WHERE content = $1")
     assert alice.execute("EXECUTE p('a')").fetchall() == [("a",)]
-    alice.execute("SET ROLE alice")
+    alice.execute(f"SET ROLE {ALICE}")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         alice.execute("EXECUTE p('a')")
 
 
 def test_no_select_on_the_table_is_denied(alice):
-    alice.execute("REVOKE SELECT ON echo_t FROM alice")
-    alice.execute("GRANT USAGE ON FOREIGN SERVER echo TO alice")
-    alice.execute("SET ROLE alice")
+    alice.execute(f"REVOKE SELECT ON echo_t FROM {ALICE}")
+    alice.execute(f"GRANT USAGE ON FOREIGN SERVER echo TO {ALICE}")
+    alice.execute(f"SET ROLE {ALICE}")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         alice.execute("SELECT * FROM echo_t WHERE content = 'x'")
 
 
 def test_column_privileges_are_enough_for_the_columns_read(alice):
-    alice.execute("REVOKE SELECT ON echo_t FROM alice")
-    alice.execute("GRANT SELECT (content, answer) ON echo_t TO alice")
-    alice.execute("GRANT USAGE ON FOREIGN SERVER echo TO alice")
-    alice.execute("SET ROLE alice")
+    alice.execute(f"REVOKE SELECT ON echo_t FROM {ALICE}")
+    alice.execute(f"GRANT SELECT (content, answer) ON echo_t TO {ALICE}")
+    alice.execute(f"GRANT USAGE ON FOREIGN SERVER echo TO {ALICE}")
+    alice.execute(f"SET ROLE {ALICE}")
     assert alice.execute("SELECT answer FROM echo_t WHERE content = 'c'").fetchall() == [("echo: c",)]
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         alice.execute("SELECT quals FROM echo_t WHERE content = 'c'")
@@ -70,17 +75,17 @@ def test_column_privileges_are_enough_for_the_columns_read(alice):
 def test_a_view_runs_with_its_owners_privileges(alice):
     # the view owner (postgres) has USAGE; alice only needs SELECT on the view
     alice.execute("CREATE VIEW echo_v AS SELECT content, answer FROM echo_t")
-    alice.execute("GRANT SELECT ON echo_v TO alice")
-    alice.execute("SET ROLE alice")
+    alice.execute(f"GRANT SELECT ON echo_v TO {ALICE}")
+    alice.execute(f"SET ROLE {ALICE}")
     assert alice.execute("SELECT answer FROM echo_v WHERE content = 'v'").fetchall() == [("echo: v",)]
 
 
 def test_internal_functions_are_not_executable_by_public(alice):
     for fn in INTERNAL + CALLER_SIDE:
-        (allowed,) = alice.execute("SELECT has_function_privilege('alice', %s, 'EXECUTE')", [fn]).fetchone()
+        (allowed,) = alice.execute(f"SELECT has_function_privilege('{ALICE}', %s, 'EXECUTE')", [fn]).fetchone()
         assert allowed is (fn in CALLER_SIDE), fn
-    alice.execute("GRANT USAGE ON SCHEMA llm TO alice")
-    alice.execute("SET ROLE alice")
+    alice.execute(f"GRANT USAGE ON SCHEMA llm TO {ALICE}")
+    alice.execute(f"SET ROLE {ALICE}")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         alice.execute("""SELECT llm._fdw_execute('{"relid": 0, "table": "t", "options": {"wrapper": "pg_llm.x.Y"}, "columns": [], "needed": [], "quals": []}')""")
 
@@ -116,14 +121,14 @@ def test_python_path_guc_is_superuser_only_and_reported(alice):
     (path,) = alice.execute("SELECT llm._python_path()").fetchone()
     assert path == alice.execute("SHOW pg_llm.python_path").fetchone()[0]
     assert alice.execute("SELECT llm._check_interrupts() IS NOT DISTINCT FROM NULL").fetchone() is not None
-    alice.execute("SET ROLE alice")
+    alice.execute(f"SET ROLE {ALICE}")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         alice.execute("SET pg_llm.python_path = '/tmp/evil'")
 
 
 def test_a_plain_role_can_boot_but_not_choose_the_path(alice, dsn):
-    alice.execute("ALTER ROLE alice LOGIN")
-    with psycopg.connect(dsn.replace("user=postgres", "user=alice"), autocommit=True) as conn:
+    alice.execute(f"ALTER ROLE {ALICE} LOGIN")
+    with psycopg.connect(dsn.replace("user=postgres", f"user={ALICE}"), autocommit=True) as conn:
         conn.execute("SELECT llm._boot()")
         conn.execute("SELECT llm._check_interrupts()")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
