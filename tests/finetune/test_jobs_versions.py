@@ -227,3 +227,23 @@ def test_engine_tokenizer_is_used_for_local_engines(db, provider):
         by_chat.setdefault(chat, []).append({"role": role, "content": content})
     assert row[0] == sum(count_words(m) for m in by_chat.values())
     assert row[1] == "tokenizer" and float(row[2]) == 0
+
+
+def test_wait_is_cancellable_by_pg_cancel_backend(db, hosted):
+    hosted.script("hang")
+    db.execute(START, ('{}',))
+    pid = db.info.backend_pid
+    import threading
+
+    def cancel_soon():
+        time.sleep(1.0)
+        with psycopg.connect(db.info.dsn, autocommit=True) as other:
+            other.execute("SELECT pg_cancel_backend(%s)", (pid,))
+
+    threading.Thread(target=cancel_soon, daemon=True).start()
+    started = time.monotonic()
+    with pytest.raises(psycopg.errors.QueryCanceled):
+        db.execute("SELECT * FROM llm_wait('ft_sql')")
+    assert time.monotonic() - started < 3.5
+    # Nothing half-written: the job is still unfinished and refresh can pick it up.
+    assert db.execute("SELECT llm_refresh()").fetchone()[0]["running"] == [1]
