@@ -40,4 +40,4 @@ SELECT name, active_version FROM llm.models WHERE name = 'ft_sql';
 SELECT max(id) AS job_id FROM llm.jobs WHERE model = 'ft_sql' \gset
 \setenv PG_LLM_JOB :job_id
 \setenv PG_LLM_OUT :out_dir
-\! pg-llm plot job "$PG_LLM_JOB" --out "$PG_LLM_OUT/loss.png"
+\! pg-llm plot job "$PG_LLM_JOB" -o "$PG_LLM_OUT/loss.png"

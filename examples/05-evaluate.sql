@@ -43,8 +43,7 @@ FROM llm.evaluations e JOIN llm.evaluation_items i ON i.evaluation_id = e.id
 WHERE e.run_id = (SELECT max(run_id) FROM llm.evaluations) AND e.model = 'ft_sql' AND e.version > 1
 ORDER BY i.item_id::int LIMIT 3;
 
--- The chart: execution match, exact match and succinct rate per model.
-SELECT max(run_id) AS run_id FROM llm.evaluations \gset
-\setenv PG_LLM_RUN :run_id
+-- The chart of this run (execution match, exact match, succinct rate per model), next to the
+-- loss curve of step 3.
 \setenv PG_LLM_OUT :out_dir
-\! pg-llm plot evaluation "$PG_LLM_RUN" --out "$PG_LLM_OUT/accuracy.png"
+\! pg-llm plot evaluation latest -o "$PG_LLM_OUT/accuracy.png"

@@ -95,6 +95,7 @@ def test_tutorial_steps(db, tiny_engine, tmp_path):
     assert one(db, "SELECT active_version FROM llm.models WHERE name = 'ft_sql'")[0] == 2
     assert one(db, "SELECT provider_model_id FROM llm.model_versions WHERE model = 'ft_sql' "
                    "AND version = 2")[0].startswith("ft:tiny:")
+    assert (out_dir / "loss.png").stat().st_size > 1000, out[-2000:]
 
     # 4. the new version answers under a max_tokens option; the prompt-engineered model exists.
     out = step("04-query-versions.sql")
@@ -117,6 +118,7 @@ def test_tutorial_steps(db, tiny_engine, tmp_path):
     assert one(db, "SELECT count(*) FROM llm.evaluation_items i JOIN llm.evaluations e "
                    "ON e.id = i.evaluation_id WHERE e.name = 'tutorial'")[0] == 3 * EVAL_LIMIT
     assert re.search(r"model\s+\|\s+version\s+\|\s+n\s+\|\s+execution_match", out)
+    assert (out_dir / "accuracy.png").stat().st_size > 1000, out[-2000:]
 
     # 6. budget guard: refused with SQLSTATE 53400 before a job exists.
     jobs_before = one(db, "SELECT count(*) FROM llm.jobs")[0]
