@@ -26,7 +26,6 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = ROOT / "scripts" / "pgcluster.sh"
 N = int(os.environ.get("BENCH_N", "1000"))
-ROUNDS = 10
 MODEL = "bench-model"
 
 
@@ -71,6 +70,15 @@ def run(conn, url: str) -> None:
     conn.execute("SELECT llm_create_engine('bench', base_url => %s, api_key => 'sk-bench')", (url,))
     conn.execute("SELECT llm_create_model('ft', engine => 'bench', model_name => %s, "
                  "prompt_template => '{{content}}')", (MODEL,))
+    # For the breakdown: the same openai call made by a plpython function in the backend's
+    # own thread (no foreign table, no worker thread, not cancellable).
+    conn.execute(f"""CREATE FUNCTION backend_call(prompt text) RETURNS text LANGUAGE plpython3u AS $$
+if 'client' not in SD:
+    import openai
+    SD['client'] = openai.OpenAI(base_url='{url}', api_key='sk-bench', max_retries=0)
+return SD['client'].chat.completions.create(
+    model='{MODEL}', messages=[{{'role': 'user', 'content': prompt}}]).choices[0].message.content
+$$""")
     client = openai.OpenAI(base_url=url, api_key="sk-bench", max_retries=0)
 
     def direct(i: int) -> float:
@@ -86,15 +94,27 @@ def run(conn, url: str) -> None:
         assert cur.fetchone()[0] == f"echo:question {i}"
         return (time.perf_counter() - started) * 1000
 
+    def backend(i: int, cur) -> float:
+        started = time.perf_counter()
+        cur.execute("SELECT backend_call(%s)", (f"question {i}",), prepare=True)
+        assert cur.fetchone()[0] == f"echo:question {i}"
+        return (time.perf_counter() - started) * 1000
+
+    def round_trip(i: int, cur) -> float:
+        started = time.perf_counter()
+        cur.execute("SELECT %s::text", (f"question {i}",), prepare=True)
+        cur.fetchone()
+        return (time.perf_counter() - started) * 1000
+
     with conn.cursor() as cur:
         for i in range(50):  # warm up: imports, plans, connections
-            direct(i)
-            table(i, cur)
-        direct_ms, table_ms = [], []
-        per_round = max(1, N // ROUNDS)
-        for r in range(ROUNDS):  # interleaved: the machine is shared, load drifts
-            direct_ms += [direct(r * per_round + i) for i in range(per_round)]
-            table_ms += [table(r * per_round + i, cur) for i in range(per_round)]
+            direct(i), table(i, cur), backend(i, cur), round_trip(i, cur)
+        direct_ms, table_ms, backend_ms, trip_ms = [], [], [], []
+        for i in range(N):  # alternate call by call: the machine is shared, load drifts
+            direct_ms.append(direct(i))
+            table_ms.append(table(i, cur))
+            backend_ms.append(backend(i, cur))
+            trip_ms.append(round_trip(i, cur))
 
     print(f"== model table vs direct openai client, {len(direct_ms)} calls each, "
           f"loopback endpoint answering at once")
@@ -107,6 +127,11 @@ def run(conn, url: str) -> None:
     print(f"added by pg_llm: p50 {added50:+.3f} ms, p95 {added95:+.3f} ms; "
           f"ratio p50 {percentile(table_ms, .5) / percentile(direct_ms, .5):.2f}x "
           f"(target: <= 1 ms added at p50)")
+    print("breakdown (p50): client -> PostgreSQL round trip (SELECT $1) "
+          f"{percentile(trip_ms, .5):.3f} ms; same openai call from a plpython function in the "
+          f"backend thread {percentile(backend_ms, .5):.3f} ms; so the foreign table itself "
+          f"(bridge, ModelTable, worker-thread hand-off) adds "
+          f"{percentile(table_ms, .5) - percentile(backend_ms, .5):+.3f} ms over that function")
 
 
 if __name__ == "__main__":
