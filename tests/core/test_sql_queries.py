@@ -108,3 +108,20 @@ def test_sqlalchemy_reflects_and_selects(dsn, ft_sql, fake):
             assert sorted(map(tuple, many)) == [("x", "echo:x"), ("y", "echo:y")]
     finally:
         engine.dispose()
+
+
+def test_odd_inputs_round_trip_without_harm(db, ft_sql, fake):
+    odd = ["ünïcødé ✓ 東京", "{{content}} stays literal", "x" * 100_000, "quote ' and \\ backslash",
+           "line\nbreak\ttab", ""]
+    for text in odd:
+        assert db.execute("SELECT answer FROM ft_sql WHERE content = %s", (text,)).fetchone() == (
+            f"echo:{text}",)
+    # no value at all: a clear error, not a call
+    for where in ("content IS NULL", "content LIKE 'a%%'", "true"):
+        with pytest.raises(Exception) as err:
+            db.execute(f"SELECT answer FROM ft_sql WHERE {where}")
+        assert getattr(err.value, "sqlstate", None) == "22004", where
+    # = NULL can never match: no rows, no call
+    assert db.execute("SELECT answer FROM ft_sql WHERE content = NULL").fetchall() == []
+    assert db.execute("SELECT answer FROM ft_sql WHERE content = ANY(ARRAY[NULL]::text[])").fetchall() == []
+    assert db.execute("SELECT 1").fetchone() == (1,)
