@@ -83,6 +83,7 @@ class BatchedGenerator:
         self._cond = threading.Condition()
         self._rotation = itertools.count()
         self._stopping = False
+        self.threads_wanted = model.n_threads  # applied by the engine thread between steps
         self._thread = threading.Thread(target=self._run, name=f"llama:{model.path.name}",
                                         daemon=True)
         self._thread.start()
@@ -141,6 +142,7 @@ class BatchedGenerator:
             self._finish(seq, reason=None)
         if not self._active:
             return
+        self.model.set_threads(self.threads_wanted)
         # One adapter per decode call: rotate fairly among the adapters in use.
         adapters = sorted({s.req.adapter for s in self._active.values()}, key=str)
         adapter = adapters[next(self._rotation) % len(adapters)]

@@ -64,13 +64,15 @@ def _hyperparameters(body: dict) -> dict:
 
 class JobManager:
     def __init__(self, store: Store, registry: ModelRegistry, chat_template_for, *,
-                 n_threads: int = 2, max_queued_jobs: int = 16, lora: dict | None = None):
+                 n_threads: int = 2, max_queued_jobs: int = 16, lora: dict | None = None,
+                 on_training=lambda active: None):
         self.store = store
         self.registry = registry
         self.chat_template_for = chat_template_for  # base model -> (template, special tokens)
         self.n_threads = n_threads
         self.max_queued_jobs = max_queued_jobs
         self.lora = lora or {}
+        self.on_training = on_training  # tells inference to make room while a job trains
         self._wake = threading.Event()
         self._stopping = False
         self._cancel_requested: set[str] = set()
@@ -195,11 +197,14 @@ class JobManager:
                 self._wake.wait(timeout=1.0)
                 self._wake.clear()
                 continue
+            self.on_training(True)
             try:
                 self._execute(job)
             except Exception as exc:  # never leave a job "running" because of a server bug
                 log.exception("fine-tuning job %s crashed the runner", job["id"])
                 self._fail(job["id"], "internal_error", f"{type(exc).__name__}: {exc}")
+            finally:
+                self.on_training(False)
 
     def _next_job(self) -> dict | None:
         jobs = sorted(self.store.list_jobs(), key=lambda j: j["_seq"])

@@ -107,6 +107,7 @@ class LlamaModel(LlamaVocab):
         cparams.n_seq_max = n_parallel
         cparams.n_threads = n_threads
         cparams.n_threads_batch = n_threads
+        self.n_threads = n_threads
         self.ctx = lc.llama_init_from_model(self.model, cparams)
         if not self.ctx:
             raise RuntimeError(f"llama.cpp could not create a context for {self.path}")
@@ -114,6 +115,11 @@ class LlamaModel(LlamaVocab):
         self.batch = lc.llama_batch_init(n_batch, 0, 1)
         self._adapters: dict[Path, object] = {}
         self._active_adapter: Path | None = None
+
+    def set_threads(self, n_threads: int) -> None:
+        if n_threads != self.n_threads:
+            self.lc.llama_set_n_threads(self.ctx, n_threads, n_threads)
+            self.n_threads = n_threads
 
     # ---- adapters
     def use_adapter(self, adapter_path: Path | None) -> None:

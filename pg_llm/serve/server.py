@@ -50,7 +50,8 @@ def build_state(args) -> ServeState:
     engine = Engine(registry, n_parallel=args.parallel, ctx_per_seq=args.ctx_per_seq,
                     n_threads=args.threads, max_queue=args.max_queue)
     jobs = JobManager(store, registry, engine.template_for_training, n_threads=args.threads,
-                      max_queued_jobs=args.max_queued_jobs)
+                      max_queued_jobs=args.max_queued_jobs,
+                      on_training=engine.set_training_active)
     api_key = args.api_key or os.environ.get("PG_LLM_SERVE_API_KEY") or None
     return ServeState(store, registry, engine, jobs, api_key)
 

@@ -180,6 +180,7 @@ def train(spec: dict) -> dict:
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text())
     _die_with_parent(spec["parent_pid"])
+    os.nice(10)  # chat requests keep priority over a background fine-tune
     try:
         emit(type="done", **train(spec))
         return 0

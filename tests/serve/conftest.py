@@ -19,6 +19,9 @@ from .tiny_checkpoint import build_tiny_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 120
+# One thread: on a busy 2-core machine (parallel test jobs, a running fine-tune) two OpenMP
+# threads per process stall on each other's barriers and everything slows down ~10x.
+THREADS = os.environ.get("PG_LLM_TEST_THREADS", "1")
 
 
 def _free_port() -> int:
@@ -40,7 +43,7 @@ class ServerProcess:
         full_env.update({"PYTHONPATH": str(ROOT), **(env or {})})
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pg_llm.serve", "--port", str(self.port), "--data-dir",
-             str(data_dir), "--threads", "2", *args],
+             str(data_dir), "--threads", THREADS, *args],
             env=full_env, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT)
         self._wait_healthy()
 

@@ -30,11 +30,11 @@ def test_api_key_is_required_when_configured(start_server, tiny_gguf, how):
 def test_full_queue_answers_503_and_the_rest_complete(start_server, tiny_gguf):
     server = start_server(["--no-default-model", "--model", f"tiny={tiny_gguf}",
                            "--parallel", "1", "--max-queue", "1"])
-    client = server.client()
+    client = server.client(timeout=180)
 
     def ask(_):
         try:
-            r = client.chat.completions.create(model="tiny", messages=HELLO, max_tokens=1500,
+            r = client.chat.completions.create(model="tiny", messages=HELLO, max_tokens=600,
                                                temperature=0)
             return r.usage.completion_tokens
         except openai.InternalServerError as exc:
