@@ -23,3 +23,14 @@ def ft_sql(db, fake):
                "prompt_template => '{{content}}', predict => 'answer')", (BASE_MODEL,))
     fake.reset()
     return "ft_sql"
+
+
+@pytest.fixture
+def refused_url():
+    """A loopback URL that refuses connections: the port is bound (so nobody else takes it)
+    but never listens."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"

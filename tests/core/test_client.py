@@ -83,10 +83,8 @@ def test_bad_request_is_request_failed(fake):
         chat_many(settings(fake), [ask("x", max_tokens=0)])
 
 
-def test_connection_refused_is_engine_unavailable_with_serve_hint():
-    with FakeOpenAI() as server:
-        url = server.url  # a port that was just free and is now closed
-    dead = EngineSettings(name="eng", base_url=url, max_retries=0)
+def test_connection_refused_is_engine_unavailable_with_serve_hint(refused_url):
+    dead = EngineSettings(name="eng", base_url=refused_url, max_retries=0)
     with pytest.raises(EngineUnavailable) as err:
         list_models(dead)
     assert err.value.sqlstate == "08001" and "pg-llm serve" in err.value.hint

@@ -39,9 +39,8 @@ def test_local_provider_defaults_base_url_and_zero_prices(db):
                       ).fetchone() == (0,)
 
 
-def test_unreachable_endpoint_fails_verification_with_a_hint(db, fake):
-    url = fake.url
-    fake.stop()
+def test_unreachable_endpoint_fails_verification_with_a_hint(db, refused_url):
+    url = refused_url
     err = sqlstate_of(db, "SELECT llm_create_engine('down', base_url => %s)", (url,))
     assert err.sqlstate == "08001"
     assert "cannot connect" in err.diag.message_primary

@@ -147,9 +147,8 @@ def test_unknown_model_at_the_engine_is_undefined_object(db, ft_sql, fake):
     assert err.sqlstate == "42704" and 'model "not-served"' in err.diag.message_primary
 
 
-def test_engine_down_at_query_time(db, ft_sql, fake):
-    db.execute("ALTER SERVER openai_compat OPTIONS (ADD max_retries '0')")
-    fake.stop()
+def test_engine_down_at_query_time(db, ft_sql, refused_url):
+    db.execute(f"ALTER SERVER openai_compat OPTIONS (ADD max_retries '0', SET base_url '{refused_url}')")
     err = error_of(db, "SELECT answer FROM ft_sql WHERE content = 'x'")
     assert err.sqlstate == "08001" and "pg-llm serve" in err.diag.message_hint
     assert db.execute("SELECT 1").fetchone() == (1,)
