@@ -38,12 +38,10 @@ def max_tokens_per_conversation(options: dict) -> int:
 def role_problem(conv: Conversation) -> tuple[str, str] | None:
     """(source, problem) for the first message that breaks the role order, else None."""
     messages = conv.messages
-    start = 0
-    for i, msg in enumerate(messages):
+    for msg in messages:
         if msg.role not in ROLES:
             return msg.source, f"unknown role {msg.role!r} (expected system, user or assistant)"
-    if messages and messages[0].role == "system":
-        start = 1
+    start = 1 if messages and messages[0].role == "system" else 0
     if start == len(messages):
         return messages[-1].source, "conversation has no user and assistant messages"
     expected = "user"
