@@ -19,6 +19,7 @@ import argparse
 import json
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -60,6 +61,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args()
 
+    # A SIGTERM (e.g. from `timeout`) must still stop the engine and the cluster below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="pg_llm-ft-bench-"))
     work.chmod(0o755)
     cluster = Cluster(work / "pg", free_port())
