@@ -8,11 +8,14 @@
 \set question 'CREATE TABLE customers (id INT PRIMARY KEY, name TEXT, country TEXT, city TEXT, signup_year INT);\nCREATE TABLE orders (id INT PRIMARY KEY, customer_id INT REFERENCES customers(id), order_date DATE, amount NUMERIC(12,2), status TEXT);\n-- Which customers are from Canada? Give their names and cities.'
 \endif
 
--- The engine: `pg-llm serve`, the built-in OpenAI-compatible engine on this machine.
+-- The engine: `pg-llm serve`, the built-in OpenAI-compatible engine on this machine. It runs
+-- on the CPU and decodes a batch of prompts at a time, so an evaluation's later prompts wait
+-- their turn: give each request up to 10 minutes instead of the default 60 s.
 \if :{?engine_url}
-SELECT llm_create_engine('local', provider => 'local', base_url => :'engine_url');
+SELECT llm_create_engine('local', provider => 'local', base_url => :'engine_url',
+                         options => '{"timeout": 600}');
 \else
-SELECT llm_create_engine('local', provider => 'local');
+SELECT llm_create_engine('local', provider => 'local', options => '{"timeout": 600}');
 \endif
 
 -- The model: the prompt template has one variable, {{content}}, so the foreign table gets a

@@ -178,3 +178,39 @@ def test_bad_arguments_are_clear_sql_errors(db, call, fragment):
         db.execute(f"SELECT * FROM {call}")
     assert fragment in err.value.diag.message_primary
     assert err.value.diag.message_hint
+
+
+# --- the shared data set loader (make eval-shared) ----------------------------------------
+
+def test_shared_dataset_loads_in_the_tutorial_shape(db):
+    from pg_llm.demo.shared_dataset import SHARED_DIR, load_shared, question_kind
+
+    if not (SHARED_DIR / "train.jsonl").is_file():
+        pytest.skip(f"{SHARED_DIR} not present")
+    loaded = load_shared(db, n_train=30, eval_limit=12)
+    assert loaded["train"] == 30 and loaded["eval"] == 12
+    shapes = db.execute("SELECT string_agg(role, ',' ORDER BY message_id) FROM demo_data "
+                        "GROUP BY chat_id").fetchall()
+    assert len(shapes) == 30 and {s for (s,) in shapes} == {"system,user,assistant"}
+    assert db.execute("SELECT DISTINCT content FROM demo_data WHERE role = 'system'").fetchall() \
+        == [(SYSTEM_PROMPT,)]
+    # Training prompts come from train.jsonl only: no eval question appears in training.
+    assert db.execute("SELECT count(*) FROM demo_eval e JOIN demo_data d "
+                      "ON d.role = 'user' AND d.content = e.content").fetchone()[0] == 0
+    # Gold answers are PostgreSQL: they run on their setup_sql.
+    rows = db.execute("SELECT id, gold_sql, setup_sql, kind FROM demo_eval ORDER BY id").fetchall()
+    ran = 0
+    for id_, gold, setup, kind in rows:
+        assert kind == question_kind(gold)
+        try:
+            with db.transaction(force_rollback=True):
+                db.execute(f"CREATE SCHEMA shared_{id_}; SET LOCAL search_path = shared_{id_}")
+                db.execute(setup)
+                db.execute(gold).fetchall()
+            ran += 1
+        except psycopg.Error:
+            pass
+    assert ran >= len(rows) - 2
+    assert question_kind("SELECT a FROM t JOIN u ON t.x = u.y") == "join"
+    assert question_kind("SELECT COUNT(*) FROM t") == "aggregate"
+    assert question_kind("SELECT a FROM t WHERE b = '1'") == "filter"
