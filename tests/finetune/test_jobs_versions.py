@@ -247,3 +247,16 @@ def test_wait_is_cancellable_by_pg_cancel_backend(db, hosted):
     assert time.monotonic() - started < 3.5
     # Nothing half-written: the job is still unfinished and refresh can pick it up.
     assert db.execute("SELECT llm_refresh()").fetchone()[0]["running"] == [1]
+
+
+def test_backend_imports_no_heavy_libraries(db, hosted):
+    hosted.script("succeed", steps=1, step_seconds=0.02)
+    db.execute(START, ('{}',))
+    db.execute("SELECT * FROM llm_wait('ft_sql')")
+    db.execute("SELECT llm_refresh()")
+    db.execute("""CREATE FUNCTION loaded_heavy() RETURNS text[] LANGUAGE plpython3u AS $$
+        import sys
+        heavy = ("torch", "transformers", "llama_cpp", "matplotlib", "tqdm", "numpy")
+        return sorted(m for m in sys.modules if m.split(".")[0] in heavy)
+        $$""")
+    assert db.execute("SELECT loaded_heavy()").fetchone()[0] == []
