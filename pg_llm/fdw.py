@@ -158,14 +158,10 @@ class ModelTable(ForeignDataWrapper):
         if self.system_prompt:
             messages.append(("system", templates.render(self.system_prompt, values)))
         messages.append(("user", templates.render(self.template, values)))
-        request_options = {k: ([v] if k == "stop" else v) for k, v in options.items()}
+        # stop goes out as a list; tuples keep the request hashable for de-duplication
+        request_options = {k: ((v,) if k == "stop" else v) for k, v in options.items()}
         request = ChatRequest(model=model_id, messages=tuple(messages),
-                              options=tuple(sorted((k, _hashable(v)) for k, v in request_options.items())))
+                              options=tuple(sorted(request_options.items())))
         effective = dict(options)
         effective["version"] = int(version)
         return request, effective
-
-
-def _hashable(value):
-    return tuple(value) if isinstance(value, list) else value
-

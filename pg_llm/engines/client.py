@@ -20,7 +20,7 @@ import re
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pg_llm.errors import (EngineAuthFailed, EngineRequestFailed, EngineUnavailable, LlmError,
                            UndefinedObject)
@@ -62,7 +62,6 @@ class ChatResult:
     completion_tokens: int | None
     latency_ms: float
     finish_reason: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 _clients: dict[tuple, object] = {}

@@ -7,7 +7,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from core.conftest import API_KEY, BASE_MODEL
+from core.conftest import API_KEY
 
 
 @pytest.fixture
