@@ -105,3 +105,16 @@ def test_key_never_reaches_the_server_log(db, fake, pg_cluster):
     written = log.read_bytes()[before:].decode(errors="replace")
     assert marker in written  # proves the log check can see statements
     assert leak not in written and API_KEY not in written
+
+
+def test_a_role_specific_key_overrides_the_public_one(db, analyst, fake):
+    role, conn, _ = analyst
+    role_key = "sk-analyst-only-5566778899"
+    fake.api_key = None  # accept any key, record which one came
+    db.execute("SELECT llm_set_api_key('openai_compat', %s, role => %s)", (role_key, role))
+    conn.execute("SELECT answer FROM ft_sql WHERE content = 'as analyst'").fetchall()
+    db.execute("SELECT answer FROM ft_sql WHERE content = 'as owner'").fetchall()
+    by_prompt = {r.body["messages"][-1]["content"]: r.authorization for r in fake.chat_requests()}
+    assert by_prompt == {"as analyst": f"Bearer {role_key}", "as owner": f"Bearer {API_KEY}"}
+    assert db.execute("SELECT usename FROM pg_user_mappings WHERE srvname = 'openai_compat' "
+                      "ORDER BY usename").fetchall() == sorted([(role,), ("public",)])
