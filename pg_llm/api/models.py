@@ -68,6 +68,9 @@ def create_model(plpy, name, engine, model_name, prompt_template, predict="answe
     if catalog.get_model(plpy, name) is not None:
         raise DuplicateObject(f'model "{name}" already exists',
                               hint=f"drop it with SELECT llm_drop_model('{name}') or pick another name")
+    if catalog.relation_in_current_schema(plpy, name):
+        raise DuplicateObject(f'relation "{name}" already exists in schema {catalog.current_schema(plpy)}',
+                              hint="the model's foreign table takes the model's name: pick another name")
     return catalog.create_model(plpy, name=name, engine=engine, model_name=model_name.strip(),
                                 prompt_template=prompt_template, system_prompt=system_prompt,
                                 predict=predict, prompt_columns=prompt_columns,

@@ -152,6 +152,16 @@ def find_model_table(plpy, model: str) -> str | None:
     return rows[0]["table_name"] if rows else None
 
 
+def current_schema(plpy) -> str | None:
+    return plpy.execute("SELECT current_schema() AS s")[0]["s"]
+
+
+def relation_in_current_schema(plpy, name: str) -> bool:
+    return bool(_rows(plpy, """
+        SELECT 1 FROM pg_catalog.pg_class
+        WHERE relname = $1 AND relnamespace = current_schema()::regnamespace""", ["text"], [name]))
+
+
 def create_model(plpy, *, name: str, engine: str, model_name: str, prompt_template: str,
                  system_prompt: str | None, predict: str, prompt_columns: list[str],
                  options: dict) -> str:

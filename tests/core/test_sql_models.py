@@ -90,6 +90,7 @@ BAD_MODEL_ARGS = [
     ("'m2', engine => 'nope', model_name => 'x', prompt_template => '{{c}}'", "42704", "openai_compat"),
     ("'ft_sql', engine => 'openai_compat', model_name => 'x', prompt_template => '{{c}}'", "42710", "llm_drop_model"),
     ("'m2', engine => 'openai_compat', model_name => '', prompt_template => '{{c}}'", "22023", "model id"),
+    ("'plain', engine => 'openai_compat', model_name => 'x', prompt_template => '{{c}}'", "42710", "another name"),
     ("'m2', engine => 'openai_compat', model_name => 'x', prompt_template => '{{c}}', predict => 'seed'", "22023", "predict"),
     ("'m2', engine => 'openai_compat', model_name => 'x', prompt_template => '{{c}}', options => '{\"max_tokens\": 0}'", "22023", "max_tokens"),
     ("'m2', engine => 'openai_compat', model_name => 'x', prompt_template => '{{c}}', options => '{\"temprature\": 1}'", "22023", "temperature"),
@@ -99,6 +100,7 @@ BAD_MODEL_ARGS = [
 
 def test_bad_model_arguments(offline_engine):
     db = offline_engine
+    db.execute("CREATE TABLE plain (id int)")
     for args, state, hint in BAD_MODEL_ARGS:
         err = error_of(db, f"SELECT llm_create_model({args})")
         assert (args, err.sqlstate) == (args, state), err
