@@ -43,12 +43,15 @@ CREATE TABLE llm.model_versions (
 );
 COMMENT ON TABLE llm.model_versions IS 'Versions of each model; version 1 is the base model';
 
--- One row per model with its active version's provider id and its foreign table.
+-- One row per model with its active version's provider id and its foreign table. base_url is
+-- the server's current option (ALTER SERVER may have changed it since llm.engines was written).
 CREATE VIEW llm.model_summary AS
 SELECT m.name AS model,
        m.engine,
        e.provider,
-       e.base_url,
+       coalesce((SELECT substr(o, length('base_url=') + 1)
+                   FROM pg_catalog.pg_foreign_server s, unnest(s.srvoptions) o
+                  WHERE s.srvname = m.engine AND o LIKE 'base_url=%'), e.base_url) AS base_url,
        m.base_model,
        m.active_version,
        v.provider_model_id AS active_model_id,
