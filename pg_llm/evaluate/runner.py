@@ -241,6 +241,9 @@ def evaluate(plpy, models, data, *, name=None, max_tokens=200, statement_timeout
 
     answers_by_entry = []
     for entry in entries:
+        # Asking is the slow part with a real model: say what is happening before it starts.
+        plpy.notice(f"llm_evaluate: asking {entry.label} {len(rows)} questions "
+                    f"(max_tokens {max_tokens})")
         started = time.monotonic()
         answers_by_entry.append(ask(plpy, entry, rows, max_tokens))
         plpy.notice(f"llm_evaluate: {entry.label} answered {len(rows)} prompts in "
