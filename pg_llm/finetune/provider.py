@@ -131,14 +131,19 @@ class Provider:
         return self._call(fetch)
 
     def count_tokens(self, model: str, conversations: list[list[dict]]) -> list[int]:
-        """POST /tokenize once per conversation (the local engine's extension)."""
+        """POST /tokenize per conversation (the local engine's extension), `concurrency` at
+        a time."""
+        client = get_client(self.settings)
 
-        def count_all(client):
-            counts = []
-            for messages in conversations:
-                answer = client.post("/tokenize", cast_to=object,
-                                     body={"model": model, "messages": messages})
-                counts.append(int(answer["count"]))
-            return counts
+        def one(messages):
+            def task():
+                try:
+                    answer = client.post("/tokenize", cast_to=object,
+                                         body={"model": model, "messages": messages})
+                except Exception as exc:
+                    raise translate_error(exc, self.settings, model) from None
+                return int(answer["count"])
+            return task
 
-        return self._call(count_all, model)
+        return run_in_workers([one(m) for m in conversations], self.settings.concurrency,
+                              self.check_interrupts)
