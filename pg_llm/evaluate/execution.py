@@ -239,8 +239,10 @@ class Sandbox:
     def _setup(self, schema: str, setup_sql: str | None) -> QueryOutcome:
         plpy = self.plpy
         quoted = plpy.quote_ident(schema)
+        # pg_temp last: a temporary table of the caller must not shadow a sandbox table.
+        path = f"SET LOCAL search_path = {quoted}, pg_temp"
         plpy.execute(f"CREATE SCHEMA {quoted}")
-        plpy.execute(f"SET LOCAL search_path = {quoted}")
+        plpy.execute(path)
         if setup_sql and setup_sql.strip():
             def run_setup():
                 plpy.execute(setup_sql)  # SPI runs every statement of the text
@@ -250,7 +252,7 @@ class Sandbox:
             if not outcome.ok:
                 return QueryOutcome(error=f"setup_sql failed: {outcome.error}")
             # The setup may have moved search_path: point it back at the sandbox.
-            plpy.execute(f"SET LOCAL search_path = {quoted}")
+            plpy.execute(path)
         plpy.execute(f"GRANT USAGE ON SCHEMA {quoted} TO {READER_ROLE}")
         plpy.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {quoted} TO {READER_ROLE}")
         return QueryOutcome(rows=[])

@@ -175,3 +175,9 @@ def test_a_failing_setup_or_gold_makes_the_item_not_executable(score):
     assert bad_gold["gold_ok"] is False
     assert bad_gold["answers"][0] == {"executed_ok": None, "execution_match": None,
                                       "error": bad_gold["answers"][0]["error"]}
+
+
+def test_a_temporary_table_of_the_caller_does_not_shadow_the_sandbox(score, db):
+    db.execute("CREATE TEMP TABLE t (a int); INSERT INTO t VALUES (99)")
+    result = score("SELECT count(*) FROM t", ["SELECT 4"])
+    assert result["gold_ok"] and matches(result) == [True]
