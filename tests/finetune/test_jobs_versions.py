@@ -260,3 +260,26 @@ def test_backend_imports_no_heavy_libraries(db, hosted):
         return sorted(m for m in sys.modules if m.split(".")[0] in heavy)
         $$""")
     assert db.execute("SELECT loaded_heavy()").fetchone()[0] == []
+
+
+def test_cancel_from_another_session_ends_a_running_wait(db, hosted):
+    """llm_wait holds no lock while it polls: llm_cancel_job elsewhere neither blocks nor is
+    lost, and the waiter returns the cancelled row."""
+    import threading
+
+    hosted.script("hang")
+    job_id = db.execute(START, ('{}',)).fetchone()[0]
+    result = {}
+
+    def waiter():
+        with psycopg.connect(db.info.dsn, autocommit=True) as conn:
+            result["row"] = job_row(conn, "SELECT * FROM llm_wait(%s::bigint)", (job_id,))
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(1.2)
+    started = time.monotonic()
+    assert job_row(db, "SELECT * FROM llm_cancel_job(%s)", (job_id,))["status"] == "cancelled"
+    assert time.monotonic() - started < 3
+    thread.join(timeout=15)
+    assert result["row"]["status"] == "cancelled" and result["row"]["id"] == job_id
