@@ -254,3 +254,25 @@ def test_an_ordinary_role_needs_grants_and_then_works(two_versions):
     finally:
         db.execute("RESET ROLE")
         db.execute("DROP OWNED BY eval_alice; DROP ROLE eval_alice")
+
+
+def test_sqlalchemy_calls_it_and_reads_the_catalog(two_versions, dsn):
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    info = two_versions.info
+    engine = sqlalchemy.create_engine(
+        f"postgresql+psycopg://postgres@{info.host}:{info.port}/{info.dbname}")
+    try:
+        with engine.begin() as conn:
+            rows = conn.execute(sqlalchemy.text(
+                "SELECT model, execution_match FROM llm_evaluate(:models, :data, name => :name)"),
+                {"models": ["sqlbot@1", "sqlbot@2"], "data": DATA, "name": "orm"}).all()
+        assert [(r.model, r.execution_match) for r in rows] == [("sqlbot@1", 0.0),
+                                                                ("sqlbot@2", 0.75)]
+        evaluations = sqlalchemy.Table("evaluations", sqlalchemy.MetaData(), schema="llm",
+                                       autoload_with=engine)
+        with engine.connect() as conn:
+            stored = conn.execute(sqlalchemy.select(evaluations.c.entry, evaluations.c.name)
+                                  .order_by(evaluations.c.id)).all()
+        assert stored == [("sqlbot@1", "orm"), ("sqlbot@2", "orm")]
+    finally:
+        engine.dispose()
