@@ -19,7 +19,8 @@ from pg_llm.catalog import models as catalog
 from pg_llm.engines import (CALL_OPTIONS, PROVIDERS, check_base_url, check_provider,
                             parse_call_option)
 from pg_llm.engines.client import EngineSettings, backend_interrupt_checker, list_models
-from pg_llm.errors import DuplicateObject, InvalidParameter, LlmError, UndefinedObject
+from pg_llm.errors import (DuplicateObject, InsufficientPrivilege, InvalidParameter, LlmError,
+                           UndefinedObject)
 from pg_llm.templates import check_identifier
 
 VERIFY_TIMEOUT_S = 10.0
@@ -43,6 +44,18 @@ def statement_hidden_from_log(plpy, secret: str | None):
     if row["allowed"]:
         plpy.execute(plpy.prepare("SELECT set_config('log_min_error_statement', $1, true)",
                                   ["text"]), [row["previous"]])
+
+
+def require_catalog_write(plpy, *tables: str) -> None:
+    """A clear 42501 before any work when the caller may not write the catalog tables."""
+    rows = plpy.execute(plpy.prepare(
+        "SELECT t FROM unnest($1::text[]) t WHERE NOT has_table_privilege(t, 'INSERT, DELETE')",
+        ["text[]"]), [list(tables)])
+    if rows:
+        raise InsufficientPrivilege(
+            f"permission denied to change {rows[0]['t']}",
+            hint="engines and models are created by the extension owner or roles granted "
+                 "INSERT, UPDATE, DELETE on " + ", ".join(tables))
 
 
 def check_api_key(api_key) -> str | None:
@@ -114,6 +127,7 @@ def create_engine(plpy, name, provider="openai", base_url=None, api_key=None, ve
                   role=None):
     with statement_hidden_from_log(plpy, api_key):
         check_identifier(name, "engine name")
+        require_catalog_write(plpy, "llm.engines")
         provider = check_provider(provider if provider is not None else "openai")
         base_url = check_base_url(base_url or PROVIDERS[provider]["base_url"])
         api_key = check_api_key(api_key)
@@ -158,6 +172,7 @@ def set_api_key(plpy, engine, api_key, role=None):
 
 def drop_engine(plpy, name, cascade=False):
     require_engine(plpy, name)
+    require_catalog_write(plpy, "llm.engines", "llm.models", "llm.model_versions")
     dependents = catalog.models_of_engine(plpy, name)
     if dependents and not cascade:
         raise LlmError(f'engine "{name}" is used by models: {", ".join(dependents)}',

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from pg_llm import templates
-from pg_llm.api.engines import require_engine
+from pg_llm.api.engines import require_catalog_write, require_engine
 from pg_llm.catalog import models as catalog
 from pg_llm.engines import CALL_OPTIONS, parse_call_option
 from pg_llm.errors import DuplicateObject, InvalidParameter, UndefinedObject
@@ -47,6 +47,7 @@ def require_model(plpy, name) -> dict:
 def create_model(plpy, name, engine, model_name, prompt_template, predict="answer",
                  system_prompt=None, options=None):
     templates.check_identifier(name, "model name")
+    require_catalog_write(plpy, "llm.models", "llm.model_versions")
     require_engine(plpy, engine)
     if not isinstance(model_name, str) or not model_name.strip():
         raise InvalidParameter("model_name must not be empty",
@@ -79,4 +80,5 @@ def create_model(plpy, name, engine, model_name, prompt_template, predict="answe
 
 def drop_model(plpy, name):
     require_model(plpy, name)
+    require_catalog_write(plpy, "llm.models", "llm.model_versions")
     catalog.drop_model(plpy, name)

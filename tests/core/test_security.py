@@ -118,3 +118,15 @@ def test_a_role_specific_key_overrides_the_public_one(db, analyst, fake):
     assert by_prompt == {"as analyst": f"Bearer {role_key}", "as owner": f"Bearer {API_KEY}"}
     assert db.execute("SELECT usename FROM pg_user_mappings WHERE srvname = 'openai_compat' "
                       "ORDER BY usename").fetchall() == sorted([(role,), ("public",)])
+
+
+def test_a_role_without_catalog_rights_gets_a_clear_error(analyst):
+    role, conn, _ = analyst
+    for call, table in (("llm_create_engine('mine', provider => 'local', verify => false)", "llm.engines"),
+                        ("llm_create_model('mine', engine => 'openai_compat', model_name => 'x', "
+                         "prompt_template => '{{q}}')", "llm.models")):
+        with pytest.raises(psycopg.Error) as err:
+            conn.execute(f"SELECT {call}")
+        assert err.value.sqlstate == "42501"
+        assert table in err.value.diag.message_primary and "GRANT" not in err.value.diag.message_primary
+        assert "INSERT, UPDATE, DELETE" in err.value.diag.message_hint
