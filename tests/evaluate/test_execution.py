@@ -181,3 +181,14 @@ def test_a_temporary_table_of_the_caller_does_not_shadow_the_sandbox(score, db):
     db.execute("CREATE TEMP TABLE t (a int); INSERT INTO t VALUES (99)")
     result = score("SELECT count(*) FROM t", ["SELECT 4"])
     assert result["gold_ok"] and matches(result) == [True]
+
+
+def test_the_extension_reinstalls_with_an_existing_reader_role(db):
+    # Roles are cluster-wide: the script must accept a role another database created.
+    assert db.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'llm_eval_reader' "
+                      "AND NOT rolcanlogin AND NOT rolsuper").fetchone()[0] == 1
+    db.execute("DROP EXTENSION pg_llm CASCADE")
+    db.execute("CREATE EXTENSION pg_llm")
+    owner = db.execute("SELECT proowner::regrole::text, prosecdef, proconfig FROM pg_proc "
+                       "WHERE proname = '_eval_run_as_reader'").fetchone()
+    assert owner == ("llm_eval_reader", True, ["transaction_read_only=on"])
