@@ -86,6 +86,16 @@ def _mean_loss(model, batches, pad_id):
     return total / max(weight, 1)
 
 
+def cpu_has_native_bf16() -> bool:
+    """bf16 matmuls are fast only with AVX-512 BF16 or AMX; elsewhere torch emulates them
+    (measured on an AVX2-only EPYC VM: 2081 ms bf16 vs 59 ms fp32 for one 512x576x1536 matmul)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def train(spec: dict) -> dict:
     import torch
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
@@ -114,12 +124,13 @@ def train(spec: dict) -> dict:
     if spec.get("validation_file"):
         valid_ex, _ = _encode_file(Path(spec["validation_file"]), template, vocab.tokenize,
                                    max_len, special, "validation file")
+    dtype = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
     if spec.get("base_model_dir"):
         from transformers import AutoModelForCausalLM
 
-        model = AutoModelForCausalLM.from_pretrained(spec["base_model_dir"], dtype=torch.bfloat16)
+        model = AutoModelForCausalLM.from_pretrained(spec["base_model_dir"], dtype=dtype)
     else:
-        model = load_model(Path(spec["base_model_path"]), Path(spec["cache_dir"]), torch.bfloat16)
+        model = load_model(Path(spec["base_model_path"]), Path(spec["cache_dir"]), dtype)
     if dropped:
         emit(type="message", level="warn",
              message=f"{dropped} training examples skipped: no assistant token within "
