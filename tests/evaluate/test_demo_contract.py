@@ -1,10 +1,9 @@
 """The contract with the demo data: llm_evaluate on llm_generate_demo_data()'s held-out split.
 
 A model that answers every gold query scores 100% on all three metrics, one that answers
-prose 0%, and every example is executable (its setup builds a database the gold runs on).
+prose 0%, one that answers another question's SQL is succinct but
+not correct, and every example is executable (its setup builds a database the gold runs on).
 """
-
-import pytest
 
 from pg_llm.demo.generator import SYSTEM_PROMPT
 

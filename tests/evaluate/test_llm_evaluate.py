@@ -5,7 +5,6 @@ import struct
 import subprocess
 import zlib
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg
 import pytest

@@ -2,7 +2,6 @@
 match meaningful, measured on the real shared data set and a real PostgreSQL."""
 
 import json
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -10,7 +9,7 @@ import sqlglot
 from sqlglot import exp
 
 from conftest import ROOT
-from pg_llm.evaluate.sqlite_compat import (ConversionError, build_setup_sql, check_examples,
+from pg_llm.evaluate.sqlite_compat import (ConversionError, check_examples,
                                            convert_example, load_examples, parse_schema,
                                            to_postgres)
 
