@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing the package
 SQL_TRAIN = Path("/work/shared/datasets/sql-create-context/train.jsonl")
 SQL_SYSTEM = "Answer with one SQL query and nothing else."
 
@@ -54,3 +55,8 @@ def local_server(*extra: str, data_dir: str | None = None):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def load_average() -> str:
+    """Other processes on the same cores distort every figure; print it with the results."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])

@@ -4,17 +4,22 @@ with each model's template, tokenizes, and hands generations to the batched gene
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from .chat_template import render_chat
 from .inference import BatchedGenerator, GenerationRequest
 from .llama_backend import LlamaModel
 from .models import BaseModel, ModelRegistry
+from .requantize import serving_copy
 
 
 class Engine:
     def __init__(self, registry: ModelRegistry, *, n_parallel: int = 8, ctx_per_seq: int = 2048,
-                 n_threads: int = 2, max_queue: int = 64):
+                 n_threads: int = 2, max_queue: int = 64, cache_dir: Path | None = None,
+                 serve_format: str | None = "q8_0"):
         self.registry = registry
+        self.cache_dir = cache_dir
+        self.serve_format = serve_format if cache_dir else None
         self.n_parallel = n_parallel
         self.ctx_per_seq = ctx_per_seq
         self.n_threads = n_threads
@@ -38,7 +43,8 @@ class Engine:
         with self._lock:
             gen = self._generators.get(base.id)
             if gen is None:
-                model = LlamaModel(base.gguf_path, n_parallel=self.n_parallel,
+                path = serving_copy(base.gguf_path, self.cache_dir, self.serve_format)
+                model = LlamaModel(path, n_parallel=self.n_parallel,
                                    ctx_per_seq=self.ctx_per_seq, n_threads=self.n_threads)
                 gen = self._generators[base.id] = BatchedGenerator(model, self.max_queue)
                 gen.threads_wanted = self._threads_now()

@@ -48,7 +48,9 @@ def build_state(args) -> ServeState:
     registry = ModelRegistry(base_models(args.model, not args.no_default_model,
                                          store.cache_dir))
     engine = Engine(registry, n_parallel=args.parallel, ctx_per_seq=args.ctx_per_seq,
-                    n_threads=args.threads, max_queue=args.max_queue)
+                    n_threads=args.threads, max_queue=args.max_queue,
+                    cache_dir=store.cache_dir,
+                    serve_format=None if args.weights == "as-is" else args.weights)
     jobs = JobManager(store, registry, engine.template_for_training, n_threads=args.threads,
                       max_queued_jobs=args.max_queued_jobs,
                       on_training=engine.set_training_active)
