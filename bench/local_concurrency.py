@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_common import load_average, local_server  # noqa: E402
+from local_common import load_average, local_server
 
 TOPICS = ["a lighthouse keeper", "a robot chef", "a lost dog", "a mountain village",
           "a time traveller", "an old oak tree", "a jazz pianist", "a desert caravan"]

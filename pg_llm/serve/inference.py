@@ -12,9 +12,9 @@ import collections
 import itertools
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .llama_backend import LlamaModel
 

@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from .api_errors import ApiError, bad_request, not_found, rate_limited
+from .api_errors import bad_request, not_found, rate_limited
 from .datasets import DatasetError, parse_conversations
 from .models import ModelRegistry, fine_tuned_model_id
 from .store import Store, new_id
@@ -327,8 +327,7 @@ class JobManager:
         self.store.add_event(
             job_id, f"Trained {outcome['steps']} steps in {outcome['train_seconds']:.1f} s "
                     f"(peak memory {outcome['peak_rss_mb']:.0f} MB)",
-            data={"train_seconds": outcome["train_seconds"], "peak_rss_mb": outcome["peak_rss_mb"],
-                  "steps": outcome["steps"]})
+            data={k: outcome[k] for k in ("train_seconds", "peak_rss_mb", "cpu_seconds", "steps")})
         self.store.add_event(job_id, f"New fine-tuned model created: {model_id}")
         self.store.add_event(job_id, "The job has successfully completed")
 

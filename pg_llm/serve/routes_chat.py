@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from .api_errors import ApiError, bad_request, not_found, overloaded
+from .api_errors import ApiError, bad_request, overloaded
 from .chat_params import parse_chat_body, parse_messages
 from .chat_template import TemplateError
 from .inference import GenerationRequest, PromptTooLong, QueueFull

@@ -11,8 +11,14 @@ from .app import ServeState, create_app
 from .engine import Engine
 from .gguf_export import UnsupportedCheckpoint, cached_gguf
 from .jobs import JobManager
-from .models import SMOLLM2_ID, BaseModel, ModelNotAvailable, ModelRegistry, parse_model_spec, \
-    smollm2_gguf_path
+from .models import (
+    SMOLLM2_ID,
+    BaseModel,
+    ModelNotAvailable,
+    ModelRegistry,
+    parse_model_spec,
+    smollm2_gguf_path,
+)
 from .store import Store
 
 log = logging.getLogger("pg_llm.serve")

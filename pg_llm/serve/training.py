@@ -183,9 +183,10 @@ def train(spec: dict) -> dict:
                                  n_head=cfg.num_attention_heads,
                                  n_head_kv=cfg.num_key_value_heads,
                                  path=out_dir / "adapter.gguf", name=spec.get("job_id", "lora"))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {"trained_tokens": trained_tokens, "adapter_path": str(adapter), "steps": step,
             "train_seconds": round(time.time() - loaded, 3),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mb": usage.ru_maxrss / 1024, "cpu_seconds": usage.ru_utime + usage.ru_stime}
 
 
 def main(argv: list[str]) -> int:
@@ -197,7 +198,7 @@ def main(argv: list[str]) -> int:
         return 0
     except TrainingError as exc:
         emit(type="error", code=exc.code, message=str(exc))
-    except Exception as exc:  # reported to the job; the traceback goes to the worker log
+    except Exception as exc:  # noqa: BLE001 -- reported to the job; traceback in the worker log
         import traceback
 
         traceback.print_exc(file=sys.stderr)

@@ -32,9 +32,10 @@ def test_upload_list_retrieve_content_delete(client):
 
 def test_bad_lines_are_reported_with_line_numbers(client):
     good = jsonl(sql_rows(1)).decode()
-    data = "\n".join([good, "{not json", '{"messages": []}', good,
-                      '{"messages": [{"role": "user", "content": "only a question"}]}',
-                      '{"messages": [{"role": "wizard", "content": "x"}]}']).encode()
+    lines = [good, "{not json", '{"messages": []}', good,
+             '{"messages": [{"role": "user", "content": "only a question"}]}',
+             '{"messages": [{"role": "wizard", "content": "x"}]}']
+    data = "\n".join(lines).encode()
     with pytest.raises(openai.BadRequestError) as err:
         upload(client, data)
     message = err.value.body["message"]

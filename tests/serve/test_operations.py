@@ -68,6 +68,7 @@ def test_missing_model_file_is_a_clear_startup_error(tmp_path):
 
     proc = subprocess.run([sys.executable, "-m", "pg_llm.serve", "--no-default-model",
                            "--model", f"x={tmp_path}/missing.gguf", "--data-dir",
-                           str(tmp_path / "d")], capture_output=True, text=True, timeout=60)
+                           str(tmp_path / "d")], capture_output=True, text=True, timeout=60,
+                          check=False)
     assert proc.returncode == 2
     assert "missing.gguf does not exist" in proc.stderr
