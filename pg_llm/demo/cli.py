@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -62,14 +63,16 @@ def _variables(args, engine: Engine) -> dict:
 
 
 def _recreate_database(cluster: Cluster) -> None:
-    env = {**os.environ, **cluster.env("postgres")}
-    for sql in (f"DROP DATABASE IF EXISTS {DBNAME} WITH (FORCE)", f"CREATE DATABASE {DBNAME}"):
-        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], env=env,
-                       check=True, capture_output=True, text=True)
-    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
-                    "CREATE EXTENSION pg_llm CASCADE"],
-                   env={**os.environ, **cluster.env(DBNAME)}, check=True,
-                   capture_output=True, text=True)
+    steps = ((cluster.env("postgres"), f"DROP DATABASE IF EXISTS {DBNAME} WITH (FORCE)"),
+             (cluster.env("postgres"), f"CREATE DATABASE {DBNAME}"),
+             (cluster.env(DBNAME), "CREATE EXTENSION pg_llm CASCADE"))
+    for env, sql in steps:
+        proc = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                              env={**os.environ, **env}, capture_output=True, text=True)
+        if proc.returncode != 0:
+            hint = (" (is the extension installed? run `make ext backend-python`)"
+                    if "EXTENSION" in sql else "")
+            raise DemoError(f"{sql} failed{hint}: {proc.stderr.strip()}")
 
 
 def _cluster_dir(base: Path) -> Path:
@@ -82,7 +85,15 @@ def _cluster_dir(base: Path) -> Path:
     return fallback
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def run(args) -> int:
+    # Ctrl-C and `kill` both end in the cleanup below (a shell starting us in the background
+    # sets SIGINT to "ignore", which Python would keep).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     if args.fast:
         args.n_train, args.epochs = min(args.n_train, 40), 1
         args.eval_limit = args.eval_limit or 10

@@ -58,12 +58,17 @@ def run_step(file: Path, pg_env: dict, variables: dict, *, echo: bool = True,
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=psql_env(pg_env), cwd=str(cwd), bufsize=1)
     lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if echo:
-            sys.stdout.write(line)
-            sys.stdout.flush()
-    proc.wait()
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if echo:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+        proc.wait()
+    finally:
+        if proc.poll() is None:  # interrupted: do not leave psql (and its query) behind
+            proc.terminate()
+            proc.wait(10)
     output = "".join(lines)
     if log_dir:
         log_dir.mkdir(parents=True, exist_ok=True)
