@@ -11,6 +11,7 @@ format, then runs the tutorial's statements and prints, side by side from this o
 
     .venv/bin/python bench/finetune_e2e.py            # 300 conversations x 3 epochs (~7+ min)
     .venv/bin/python bench/finetune_e2e.py --n 30 --epochs 1   # a quick check
+    .venv/bin/python bench/finetune_e2e.py --dry-run-only      # tokens only, no training
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--dry-run-only", action="store_true",
+                        help="only compare the tokenizer count with the estimate (no training)")
     args = parser.parse_args()
 
     # A SIGTERM (e.g. from `timeout`) must still stop the engine and the cluster below.
@@ -116,6 +119,13 @@ def run(conn, engine, args) -> int:
                          (query, json.dumps({**json.loads(options), "tokenizer": "estimate"}))
                          ).fetchone()[0]
 
+    if args.dry_run_only:
+        print(f"{'conversations':34}{dry[0]:>14}")
+        print(f"{'tokens (engine tokenizer)':34}{dry[1]:>14}")
+        print(f"{'tokens (character estimate)':34}{rough:>14}   ratio estimate/tokenizer "
+              f"{rough / dry[1]:.2f}")
+        print(f"{'dry run (count + validate)':34}{dry_s:>13.2f}s")
+        return 0
     print(f"fine-tuning {dry[0]} conversations x {args.epochs} epochs on {BASE_MODEL} "
           f"(batch {args.batch_size})", flush=True)
     t0 = time.perf_counter()
@@ -149,7 +159,7 @@ def run(conn, engine, args) -> int:
     print(f"{'':34}{'value':>14}")
     print(f"{'conversations':34}{dry[0]:>14}")
     print(f"{'tokens (engine tokenizer)':34}{dry[1]:>14}")
-    print(f"{'tokens (4 chars/token estimate)':34}{rough:>14}   ratio estimate/tokenizer "
+    print(f"{'tokens (character estimate)':34}{rough:>14}   ratio estimate/tokenizer "
           f"{rough / dry[1]:.2f}")
     print(f"{'dry run (count + validate)':34}{dry_s:>13.2f}s")
     print(f"{'estimated trained tokens':34}{dry[2]:>14}")

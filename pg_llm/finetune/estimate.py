@@ -1,9 +1,11 @@
 """Token and cost estimate of a fine-tuning job, before anything is uploaded.
 
 Tokens are counted with the engine model's tokenizer where the engine offers one (the local
-engine's POST /v1/tokenize); otherwise with a documented estimate: 4 characters per token
-(rounded up) plus 4 tokens of chat-format overhead per message and 3 per conversation, which
-is what OpenAI's cookbook uses for chat data and errs slightly high for English and SQL.
+engine's POST /v1/tokenize); otherwise with a documented estimate: 3 characters per token
+(rounded up) plus 4 tokens of chat-format overhead per message and 3 per conversation. The
+usual 4 characters per token undercounted schema-and-SQL text (0.79 of SmolLM2's tokenizer on
+sql-create-context); 3 gave 1.02 on the bench's 300 conversations (bench/finetune_e2e.py
+--dry-run-only). An estimate that errs high keeps budgets safe.
 Trained tokens = tokens x epochs; dollars = trained tokens / 1e6 x the engine's
 ``price_training`` (USD per million training tokens; 0 for the local engine).
 """
@@ -19,7 +21,7 @@ from pg_llm.finetune.shapes import Conversation
 
 DEFAULT_EPOCHS = 3
 MAX_EPOCHS = 50
-CHARS_PER_TOKEN = 4
+CHARS_PER_TOKEN = 3
 TOKENS_PER_MESSAGE = 4
 TOKENS_PER_CONVERSATION = 3
 

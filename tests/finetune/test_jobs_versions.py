@@ -19,10 +19,10 @@ START = "SELECT * FROM llm_finetune('ft_sql', $$SELECT * FROM demo_data$$, optio
 
 def documented_estimate(db, table="demo_data") -> int:
     """The estimate docs/finetuning.md documents, recomputed here from the raw rows:
-    ceil(chars/4) + 4 per message, + 3 per conversation."""
+    ceil(chars/3) + 4 per message, + 3 per conversation."""
     rows = db.execute(f"SELECT chat_id, content FROM {table}").fetchall()
     chats = {c for c, _ in rows}
-    return 3 * len(chats) + sum(4 + math.ceil(len(content) / 4) for _, content in rows)
+    return 3 * len(chats) + sum(4 + math.ceil(len(content) / 3) for _, content in rows)
 
 
 def test_dry_run_estimates_without_starting_anything(db, hosted):

@@ -114,8 +114,8 @@ def test_token_limit_and_estimate():
     convs = shapes.to_conversations(long_rows(2), shapes.detect_shape(["role", "content"], {}))
     assert estimate.count_tokens(convs) == "estimate"
     expected = estimate.estimate_message_tokens(convs[0].as_openai())
-    # 3 per conversation + per message 4 + ceil(len/4)
-    assert expected == 3 + (4 + 4) + (4 + 3) + (4 + 2)
+    # 3 per conversation + per message 4 + ceil(len/3): 16, 10 and 8 characters
+    assert expected == 3 + (4 + 6) + (4 + 4) + (4 + 3)
     assert convs[0].tokens == expected
     with pytest.raises(InvalidData, match="conversation too long at row 1"):
         validate.check_token_limits(convs, {"max_tokens_per_conversation": expected - 1})
