@@ -46,6 +46,7 @@ _PG_init(void)
 							0,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_llm");
+	llm_install_message_hook();
 }
 
 PG_FUNCTION_INFO_V1(pg_llm_handler);

@@ -23,6 +23,9 @@
 /* GUC pg_llm.python_path: where the backend's Python finds the pg_llm package. */
 extern char *pg_llm_python_path;
 
+/* messages.c */
+extern void llm_install_message_hook(void);
+
 /* How a pushed qual compares its column with its value. */
 typedef enum LlmQualKind
 {
