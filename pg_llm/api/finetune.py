@@ -155,8 +155,9 @@ def finetune(plpy, model, query, options=None, dry_run=False, activate=True, dat
     pj = provider.create_job(info["base_model"], file_id, hyper,
                              options.get("suffix") or jobs.suffix_for(model), valid_id,
                              options.get("seed"))
+    # started_at = handed to the provider (finished_at - started_at is the job's duration).
     job = catalog.update_job(plpy, job["id"], provider_job_id=pj.id, provider_file_id=file_id,
-                             provider_validation_file_id=valid_id)
+                             provider_validation_file_id=valid_id, started_at="now")
     job = jobs.apply_provider_state(plpy, job, pj)
     plpy.notice(f"pg_llm: fine-tuning job {job['id']} ({pj.id}) started on engine "
                 f"\"{info['engine']}\": {est.conversations} conversations, {est.tokens} tokens "

@@ -106,10 +106,17 @@ def update_job(plpy, job_id: int, **fields) -> dict:
         return get_job(plpy, job_id)
     values = [json.dumps(fields[c]) if c in JSON_COLUMNS
               else (None if fields[c] is None else str(fields[c])) for c in cols]
-    sets = ", ".join(f"{c} = ${i}::{_sqltype(c)}" for i, c in enumerate(cols, 1))
+    sets = ", ".join(_set_clause(c, i) for i, c in enumerate(cols, 1))
     rows = _exec(plpy, f"UPDATE llm.jobs SET {sets} WHERE id = ${len(cols) + 1} RETURNING *",
                  ["text"] * len(cols) + ["bigint"], values + [job_id])
     return _job(rows[0])
+
+
+def _set_clause(column: str, i: int) -> str:
+    if column == "finished_at":
+        # The provider's clock has whole seconds: never end before we started.
+        return f"finished_at = greatest(${i}::timestamptz, started_at)"
+    return f"{column} = ${i}::{_sqltype(column)}"
 
 
 def get_job(plpy, job_id: int, *, lock: bool = False) -> dict:

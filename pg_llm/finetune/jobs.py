@@ -75,7 +75,7 @@ def apply_provider_state(plpy, job: dict, pj: ProviderJob) -> dict:
             return finish_failed(plpy, job, "failed", "the provider reported success but no "
                                  "fine-tuned model id", pj.trained_tokens)
         return finish_succeeded(plpy, job, pj)
-    return finish_failed(plpy, job, pj.status, pj.error, pj.trained_tokens)
+    return finish_failed(plpy, job, pj.status, pj.error, pj.trained_tokens, pj.finished_at_iso)
 
 
 def _price(plpy, engine: str):
@@ -114,14 +114,15 @@ def finish_succeeded(plpy, job: dict, pj: ProviderJob) -> dict:
         catalog.record_activation(plpy, job["model"], version, f"job {job['id']} succeeded")
     else:
         model_catalog.sync_table_options(plpy, job["model"])
-    return catalog.update_job(plpy, job["id"], status="succeeded", finished_at="now",
-                              trained_tokens=trained, cost_usd=cost, result_version=version,
-                              started_at=job["started_at"] or "now")
+    # A refresh may come a while after the end (cron): the provider's clock says when.
+    return catalog.update_job(plpy, job["id"], status="succeeded",
+                              finished_at=pj.finished_at_iso, trained_tokens=trained,
+                              cost_usd=cost, result_version=version)
 
 
 def finish_failed(plpy, job: dict, status: str, error: str | None,
-                  trained_tokens: int | None = None) -> dict:
+                  trained_tokens: int | None = None, finished_at: str = "now") -> dict:
     """failed or cancelled: the previous active version keeps serving."""
     trained, cost = _settle(plpy, job, trained_tokens)
-    return catalog.update_job(plpy, job["id"], status=status, finished_at="now", error=error,
-                              trained_tokens=trained, cost_usd=cost)
+    return catalog.update_job(plpy, job["id"], status=status, finished_at=finished_at,
+                              error=error, trained_tokens=trained, cost_usd=cost)

@@ -8,6 +8,7 @@ translated to LlmError subclasses (API key scrubbed).
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 
 from pg_llm.engines.client import EngineSettings, get_client, run_in_workers, translate_error
@@ -28,6 +29,14 @@ class ProviderJob:
     trained_tokens: int | None
     error: str | None
     hyperparameters: dict = field(default_factory=dict)
+    finished_at: int | None = None       # the provider's clock (epoch seconds)
+
+    @property
+    def finished_at_iso(self) -> str:
+        """When it ended per the provider, else 'now' (PostgreSQL's special input)."""
+        if not self.finished_at:
+            return "now"
+        return datetime.fromtimestamp(self.finished_at, tz=timezone.utc).isoformat()
 
 
 @dataclass
@@ -61,7 +70,8 @@ def _job(obj) -> ProviderJob:
     hyper = hyper.model_dump(exclude_none=True) if hasattr(hyper, "model_dump") else (hyper or {})
     return ProviderJob(obj.id, STATUS_MAP.get(obj.status, "running"),
                        getattr(obj, "fine_tuned_model", None),
-                       _number(getattr(obj, "trained_tokens", None), int), error, hyper)
+                       _number(getattr(obj, "trained_tokens", None), int), error, hyper,
+                       _number(getattr(obj, "finished_at", None), int))
 
 
 def _event(obj) -> ProviderEvent:

@@ -283,3 +283,10 @@ def test_cancel_from_another_session_ends_a_running_wait(db, hosted):
     assert time.monotonic() - started < 3
     thread.join(timeout=15)
     assert result["row"]["status"] == "cancelled" and result["row"]["id"] == job_id
+
+
+def test_job_times(db, hosted):
+    hosted.script("succeed", steps=2, step_seconds=0.05)
+    db.execute(START, ('{}',))
+    job = job_row(db, "SELECT * FROM llm_wait('ft_sql')")
+    assert job["created_at"] <= job["started_at"] <= job["finished_at"]
