@@ -107,6 +107,17 @@ def create_app(state: ServeState) -> FastAPI:
         raise ApiError(404, f"The model `{model_id}` does not exist or you do not have access "
                        "to it.", "invalid_request_error", "model", "model_not_found")
 
+    @app.delete("/v1/models/{model_id:path}")
+    async def delete_model(model_id: str):
+        if model_id in state.registry.base:
+            raise ApiError(400, f"{model_id} is a base model; only fine-tuned models can be "
+                           "deleted.", "invalid_request_error", "model", "model_not_deletable")
+        if model_id not in state.registry.fine_tuned:
+            raise ApiError(404, f"The model `{model_id}` does not exist or you do not have "
+                           "access to it.", "invalid_request_error", "model", "model_not_found")
+        state.jobs.delete_model(model_id)
+        return {"id": model_id, "object": "model", "deleted": True}
+
     app.include_router(routes_chat.router)
     app.include_router(routes_files.router)
     app.include_router(routes_jobs.router)

@@ -94,7 +94,8 @@ class JobManager:
                 self._fail(job["id"], "job_interrupted",
                            f"The server stopped while this job was {was} (crash or restart); "
                            "its progress is lost. Create a new job to train again.")
-            elif job["status"] == "succeeded" and job.get("fine_tuned_model"):
+            elif job["status"] == "succeeded" and job.get("fine_tuned_model") and \
+                    not job.get("_model_deleted"):
                 self._register(job)
 
     def stop(self) -> None:
@@ -110,6 +111,14 @@ class JobManager:
         adapter = self.store.job_dir(job["id"]) / "adapter.gguf"
         self.registry.add_fine_tuned(job["fine_tuned_model"], job["model"], adapter,
                                      job["finished_at"] or job["created_at"])
+
+    def delete_model(self, model_id: str) -> None:
+        """Unpublishes a fine-tuned model (its job keeps the record, flagged, across restarts)."""
+        job_id = model_id.rsplit(":", 1)[-1]
+        self.registry.remove_fine_tuned(model_id)
+        if self.store.get_job(job_id):
+            self.store.update_job(job_id, _model_deleted=True)
+        (self.store.job_dir(job_id) / "adapter.gguf").unlink(missing_ok=True)
 
     # ---- API
     def create(self, body: dict) -> dict:

@@ -24,7 +24,10 @@ from .datasets import parse_conversations
 from .training_data import IGNORE, collate, encode_conversation, length_grouped_batches
 
 BASE_LEARNING_RATE = 2e-4
-DEFAULT_LORA = {"r": 16, "alpha": 32, "dropout": 0.0,
+# Adapting only the top third of the layers lets backward stop there. Measured CPU seconds
+# for 300 SQL conversations x 3 epochs (SmolLM2, fp32, 1 thread): all 30 layers 861 s, top 15
+# 655 s, top 10 540 s; attention-only on all layers saved nothing (845 s).
+DEFAULT_LORA = {"r": 16, "alpha": 32, "dropout": 0.0, "top_layers_fraction": 1 / 3,
                 "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj",
                                    "gate_proj", "up_proj", "down_proj"]}
 
@@ -58,6 +61,19 @@ def _encode_file(path: Path, template: str, encode, max_len: int, special: dict,
                             f"{what}: no example keeps an assistant token within "
                             f"{max_len} tokens")
     return kept, len(examples) - len(kept)
+
+
+def training_dtype():
+    """bf16 halves step time on CPUs with native bf16 (AVX-512 BF16 / AMX), but without it
+    torch emulates bf16 and a step became >10x slower than fp32 (measured on an AVX2 Zen 3)."""
+    import torch
+
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        flags = ""
+    native = "avx512_bf16" in flags or "amx_bf16" in flags
+    return torch.bfloat16 if native else torch.float32
 
 
 def masked_lm_loss(model, ids, labels, mask):
@@ -138,9 +154,12 @@ def train(spec: dict) -> dict:
     pad_id = 0  # padded positions are masked out of attention and loss
 
     model.config.use_cache = False
+    n_layers = model.config.num_hidden_layers
+    n_adapted = max(1, math.ceil(n_layers * lora["top_layers_fraction"]))
     peft_model = get_peft_model(model, LoraConfig(
         r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
-        target_modules=lora["target_modules"], task_type="CAUSAL_LM"))
+        target_modules=lora["target_modules"], task_type="CAUSAL_LM",
+        layers_to_transform=list(range(n_layers - n_adapted, n_layers))))
     params = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=BASE_LEARNING_RATE * hp["learning_rate_multiplier"],
                                   weight_decay=0.0)

@@ -165,3 +165,13 @@ def test_killed_server_fails_the_running_job_and_keeps_the_rest(start_server, ti
     answer = client.chat.completions.create(model=done.fine_tuned_model, max_tokens=3,
                                             messages=[{"role": "user", "content": "hi"}])
     assert answer.usage.completion_tokens == 3
+
+    # Deleting a fine-tuned model unpublishes it (and it stays deleted after a restart).
+    with pytest.raises(openai.BadRequestError):
+        client.models.delete("tiny")
+    assert client.models.delete(done.fine_tuned_model).deleted
+    with pytest.raises(openai.NotFoundError):
+        client.models.delete(done.fine_tuned_model)
+    second.stop()
+    third = start_server(args, data_dir=data_dir)
+    assert [m.id for m in third.client().models.list().data] == ["tiny"]
