@@ -40,7 +40,7 @@ def main() -> int:
     rows = [json.loads(line) for line in SQL_TRAIN.read_text().splitlines()[:args.examples]]
     held_out = [json.loads(line) for line in SQL_TRAIN.read_text().splitlines()[-5:]]
     data = "\n".join(json.dumps(sql_conversation(r)) for r in rows).encode()
-    cache_warm = any(Path(args.data_dir, "cache").glob("hf-*/.complete"))
+    cache_warm = any(Path(args.data_dir, "cache").glob("hf-fp32-*/.complete"))
     load_before = load_average()
     with local_server(data_dir=args.data_dir) as base_url:
         client = OpenAI(base_url=base_url, api_key="local", timeout=60)

@@ -19,19 +19,21 @@ def _cache_key(gguf_path: Path) -> str:
 
 
 def load_model(gguf_path: Path, cache_dir: Path, dtype):
+    import torch
     from transformers import AutoModelForCausalLM
 
-    cached = cache_dir / f"hf-{_cache_key(gguf_path)}"
+    # Cached in fp32: the dequantised values are exact there, whatever dtype a job trains in.
+    cached = cache_dir / f"hf-fp32-{_cache_key(gguf_path)}"
     if (cached / ".complete").exists():
         return AutoModelForCausalLM.from_pretrained(str(cached), dtype=dtype)
     loaded = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent),
-                                                  gguf_file=gguf_path.name, dtype=dtype)
+                                                  gguf_file=gguf_path.name, dtype=torch.float32)
     # A GGUF-loaded model refuses save_pretrained (it counts as "quantized" even though its
     # weights are now plain tensors), so copy them into an ordinary model of the same config.
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict())
     del loaded
     tmp = cached.with_name(cached.name + f".tmp{os.getpid()}")
@@ -40,4 +42,4 @@ def load_model(gguf_path: Path, cache_dir: Path, dtype):
     (tmp / ".complete").touch()
     shutil.rmtree(cached, ignore_errors=True)
     os.replace(tmp, cached)
-    return model
+    return model.to(dtype)
