@@ -20,13 +20,15 @@ SELECT llm_create_engine('local', provider => 'local', options => '{"timeout": 6
 
 -- The model: the prompt template has one variable, {{content}}, so the foreign table gets a
 -- column `content` to put in the WHERE clause and a column `answer` with the reply. The system
--- prompt is the one the training conversations use (see step 2).
+-- prompt is the one the training conversations use (see step 2). temperature 0 (greedy
+-- decoding) makes every answer reproducible; the engine's default, like OpenAI's, is 1.
 SELECT llm_create_model('ft_sql',
     engine          => 'local',
     model_name      => :'base_model',
     prompt_template => '{{content}}',
     predict         => 'answer',
-    system_prompt   => 'Answer with one SQL query and nothing else.');
+    system_prompt   => 'Answer with one SQL query and nothing else.',
+    options         => '{"temperature": 0}');
 
 \d ft_sql
 

@@ -28,7 +28,7 @@ FROM llm_finetune('ft_sql',
 
 -- Wait for the model's latest job: one NOTICE per training step (loss, progress). Ctrl-C
 -- stops waiting, not training: the job keeps running in the engine; wait again any time.
-SELECT id, status, trained_tokens, cost_usd, finished_at - started_at AS duration
+SELECT id, status, trained_tokens, cost_usd, finished_at - created_at AS duration
 FROM llm_wait('ft_sql');
 
 -- Version 2 is the fine-tuned adapter, and it is now the active version.

@@ -24,7 +24,8 @@ SELECT llm_create_model('ft_sql_succinct',
     model_name      => :'base_model',
     prompt_template => E'Write one PostgreSQL query that answers the question. Reply with the SQL query only: no explanation, no markdown, no comments.\n\n{{content}}\n\nSQL:',
     predict         => 'answer',
-    system_prompt   => 'Answer with one SQL query and nothing else.');
+    system_prompt   => 'Answer with one SQL query and nothing else.',
+    options         => '{"temperature": 0}');
 
 SELECT answer, completion_tokens FROM ft_sql_succinct
 WHERE content = :'question' AND max_tokens = :answer_tokens;

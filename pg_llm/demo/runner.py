@@ -99,7 +99,7 @@ def read_outcome(dsn: str) -> dict:
 
     with psycopg.connect(dsn, autocommit=True) as conn:
         job = conn.execute(
-            "SELECT id, status, trained_tokens, extract(epoch FROM finished_at - started_at) "
+            "SELECT id, status, trained_tokens, extract(epoch FROM finished_at - created_at) "
             "FROM llm.jobs WHERE model = 'ft_sql' ORDER BY id DESC LIMIT 1").fetchone()
         evals = conn.execute(
             "SELECT model, version, n, execution_match, exact_match, succinct_rate, "
