@@ -60,7 +60,6 @@ def postgres_can_use(path: Path) -> bool:
 class Cluster:
     dir: Path
     port: int
-    started_here: bool = False
 
     @classmethod
     def at(cls, dir: Path, port: int) -> "Cluster":
@@ -81,7 +80,6 @@ class Cluster:
             raise DemoError(f"port {self.port} is taken by another program; the demo cluster in "
                             f"{self.dir} is configured for it (free it, or delete {self.dir} "
                             f"and pass --port N)")
-        was_running = self.running
         self.dir.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run([str(CLUSTER_SCRIPT), "start", str(self.dir), str(self.port)],
                               capture_output=True, text=True)
@@ -89,7 +87,6 @@ class Cluster:
             log = self.dir / "server.log"
             tail = log.read_text()[-2000:] if log.is_file() else ""
             raise DemoError(f"PostgreSQL did not start: {proc.stderr.strip()}\n{tail}")
-        self.started_here = not was_running
 
     def stop(self) -> None:
         subprocess.run([str(CLUSTER_SCRIPT), "stop", str(self.dir)], capture_output=True)

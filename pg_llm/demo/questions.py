@@ -155,9 +155,10 @@ def filter_one_condition(ctx: Context):
 
 
 def filter_two_conditions(ctx: Context):
-    table = ctx.pick(ctx.tables_with("category", "number"))  if ctx.tables_with("category", "number") else None
-    if not table:
+    tables = ctx.tables_with("category", "number")
+    if not tables:
         return None
+    table = ctx.pick(tables)
     first = random_condition(ctx, table, kinds=("category",))
     rows = [r for r in ctx.db[table.name] if matches(r, first[0], first[1], first[2])]
     second = random_condition(ctx, table, kinds=("number", "date"), rows=rows)

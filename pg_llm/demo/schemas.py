@@ -11,7 +11,7 @@ always runs on schemas the fine-tune never saw.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 
