@@ -11,14 +11,11 @@ Runs its own private cluster (scripts/pgcluster.sh) and endpoint (tests/fake_ope
 
 from __future__ import annotations
 
-import os
-import subprocess
-import tempfile
 import time
 
-import psycopg
 
-from fdw_overhead import CLUSTER, MODEL, free_port, start_endpoint
+from fdw_overhead import MODEL, start_endpoint
+from private_cluster import bench_database
 
 DELAY_S = 0.2
 PROMPTS = 100
@@ -33,19 +30,10 @@ def timed(conn, sql, params=None) -> tuple[float, int]:
 
 def main() -> None:
     endpoint, url = start_endpoint("--delay", str(DELAY_S))
-    pg_dir = tempfile.mkdtemp(prefix="pg_llm-bench-batch-")
-    os.chmod(pg_dir, 0o755)
-    port = free_port()
-    subprocess.run([str(CLUSTER), "start", pg_dir, str(port)], check=True)
     try:
-        dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS bench_batch")
-            conn.execute("CREATE DATABASE bench_batch")
-        with psycopg.connect(dsn.replace("dbname=postgres", "dbname=bench_batch"), autocommit=True) as conn:
+        with bench_database("bench_batch") as conn:
             run(conn, url)
     finally:
-        subprocess.run([str(CLUSTER), "stop", pg_dir], check=False)
         endpoint.kill()
 
 

@@ -15,26 +15,16 @@ Runs its own private cluster (scripts/pgcluster.sh); needs `make ext backend-pyt
 from __future__ import annotations
 
 import os
-import socket
 import sys
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tests.fake_openai import FakeOpenAI  # noqa: E402  a real loopback HTTP server
-CLUSTER = ROOT / "scripts" / "pgcluster.sh"
+from private_cluster import bench_database  # noqa: E402
 N = int(os.environ.get("BENCH_N", "2000"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def per_query_ms(conn, sql, n, prepare=False) -> float:
@@ -64,20 +54,8 @@ def timed(conn, sql) -> float:
 
 
 def main() -> None:
-    pg_dir = tempfile.mkdtemp(prefix="pg_llm-bench-bridge-")
-    os.chmod(pg_dir, 0o755)
-    port = free_port()
-    subprocess.run([str(CLUSTER), "start", pg_dir, str(port)], check=True)
-    try:
-        dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS bench_bridge")
-            conn.execute("CREATE DATABASE bench_bridge")
-        with psycopg.connect(dsn.replace("postgres dbname=postgres", "postgres dbname=bench_bridge"),
-                             autocommit=True) as conn:
-            run(conn)
-    finally:
-        subprocess.run([str(CLUSTER), "stop", pg_dir], check=False)
+    with bench_database("bench_bridge") as conn:
+        run(conn)
 
 
 def run(conn) -> None:

@@ -12,27 +12,19 @@ Runs its own private cluster (scripts/pgcluster.sh); needs `make ext backend-pyt
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import openai
-import psycopg
+
+from private_cluster import bench_database
 
 ROOT = Path(__file__).resolve().parent.parent
-CLUSTER = ROOT / "scripts" / "pgcluster.sh"
 N = int(os.environ.get("BENCH_N", "1000"))
 MODEL = "bench-model"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_endpoint(*args: str) -> tuple[subprocess.Popen, str]:
@@ -48,19 +40,10 @@ def percentile(samples: list[float], q: float) -> float:
 
 def main() -> None:
     endpoint, url = start_endpoint()
-    pg_dir = tempfile.mkdtemp(prefix="pg_llm-bench-fdw-")
-    os.chmod(pg_dir, 0o755)
-    port = free_port()
-    subprocess.run([str(CLUSTER), "start", pg_dir, str(port)], check=True)
     try:
-        dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute("DROP DATABASE IF EXISTS bench_fdw")
-            conn.execute("CREATE DATABASE bench_fdw")
-        with psycopg.connect(dsn.replace("dbname=postgres", "dbname=bench_fdw"), autocommit=True) as conn:
+        with bench_database("bench_fdw") as conn:
             run(conn, url)
     finally:
-        subprocess.run([str(CLUSTER), "stop", pg_dir], check=False)
         endpoint.kill()
 
 

@@ -1,0 +1,38 @@
+"""A throwaway PostgreSQL cluster and database for a benchmark, always stopped afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import psycopg
+
+CLUSTER = Path(__file__).resolve().parent.parent / "scripts" / "pgcluster.sh"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def bench_database(name: str):
+    """Start a private cluster (as the postgres OS user), create `name`, yield a connection."""
+    pg_dir = tempfile.mkdtemp(prefix=f"pg_llm-{name}-")
+    os.chmod(pg_dir, 0o755)
+    port = free_port()
+    subprocess.run([str(CLUSTER), "start", pg_dir, str(port)], check=True)
+    try:
+        dsn = f"host=127.0.0.1 port={port} user=postgres"
+        with psycopg.connect(f"{dsn} dbname=postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name}")
+            conn.execute(f"CREATE DATABASE {name}")
+        with psycopg.connect(f"{dsn} dbname={name}", autocommit=True) as conn:
+            yield conn
+    finally:
+        subprocess.run([str(CLUSTER), "stop", pg_dir], check=False)
