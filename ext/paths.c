@@ -142,22 +142,6 @@ candidate_join_clauses(PlannerInfo *root, RelOptInfo *baserel)
 	return clauses;
 }
 
-static bool
-references_rel_walker(Node *node, Index *relid)
-{
-	if (node == NULL)
-		return false;
-	if (IsA(node, Var))
-		return ((Var *) node)->varno == *relid && ((Var *) node)->varlevelsup == 0;
-	return expression_tree_walker(node, references_rel_walker, relid);
-}
-
-static bool
-references_rel(Node *node, Index relid)
-{
-	return references_rel_walker(node, &relid);
-}
-
 /* Can a subquery read this outer relation again, with the same quals, for a batch? */
 static bool
 is_batchable_outer_rel(PlannerInfo *root, Index relid)
@@ -214,7 +198,7 @@ batchable_join_clause(PlannerInfo *root, RelOptInfo *baserel, ParamPathInfo *ppi
 		LlmQual		qual;
 
 		if (rinfo->pseudoconstant || !llm_match_qual(rinfo->clause, baserel->relid, &qual) ||
-			!references_rel((Node *) qual.value, outer_relid))
+			!llm_references_rel((Node *) qual.value, outer_relid))
 			continue;
 		if (found != NULL || qual.kind != LLM_QUAL_EQ ||
 			!llm_expr_is_batchable((Node *) qual.value, outer_relid) ||
@@ -401,7 +385,7 @@ llmGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		qual_attnos = lappend_int(qual_attnos, qual.attno);
 		qual_kinds = lappend_int(qual_kinds, qual.kind);
 		if (batch_outer != 0 && qual.attno == batch_attno && qual.kind == LLM_QUAL_EQ &&
-			references_rel((Node *) qual.value, batch_outer))
+			llm_references_rel((Node *) qual.value, batch_outer))
 		{
 			qual_roles = lappend_int(qual_roles, LLM_ROLE_PER_ROW);
 			batch_value = qual.value;

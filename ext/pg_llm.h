@@ -47,6 +47,7 @@ extern Bitmapset *llm_prompt_attnos(Oid relid);
 
 /* quals.c */
 extern bool llm_match_qual(Expr *clause, Index relid, LlmQual *qual);
+extern bool llm_references_rel(Node *node, Index relid);
 extern double llm_qual_value_count(const LlmQual *qual);
 extern bool llm_expr_is_batchable(Node *node, Index outer_relid);
 

@@ -45,6 +45,13 @@ references_rel_walker(Node *node, Index *relid)
 	return expression_tree_walker(node, references_rel_walker, relid);
 }
 
+/* Does the expression use a column of this relation (of this query level)? */
+bool
+llm_references_rel(Node *node, Index relid)
+{
+	return references_rel_walker(node, &relid);
+}
+
 /* A value the executor can compute before scanning this relation. */
 static bool
 is_computable_value(Node *value, Index relid)
