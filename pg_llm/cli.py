@@ -16,6 +16,16 @@ SUBCOMMAND_MODULES = [
 ]
 
 
+def plot_subparsers(subparsers):
+    """The shared `plot` command: each feature adds its own `plot <what>` under it."""
+    parser = subparsers.choices.get("plot")
+    if parser is None:
+        parser = subparsers.add_parser("plot", help="charts (PNG) from the catalog")
+        parser.set_defaults(func=lambda a: parser.print_help() or 2)
+        parser._pg_llm_subparsers = parser.add_subparsers(dest="plot_what", required=True)
+    return parser._pg_llm_subparsers
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pg-llm", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)

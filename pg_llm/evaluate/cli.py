@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 
+from pg_llm.cli import plot_subparsers
 from pg_llm.evaluate.report import format_table
 
 
@@ -52,16 +53,6 @@ def cmd_plot_evaluation(args) -> int:
     return 0
 
 
-def _plot_subparsers(subparsers):
-    """`plot` is shared with other features (same convention as pg_llm.finetune.cli)."""
-    parser = subparsers.choices.get("plot")
-    if parser is None:
-        parser = subparsers.add_parser("plot", help="charts (PNG) from the catalog")
-        parser.set_defaults(func=lambda a: parser.print_help() or 2)
-        parser._pg_llm_subparsers = parser.add_subparsers(dest="plot_what", required=True)
-    return parser._pg_llm_subparsers
-
-
 def add_parser(subparsers) -> None:
     evaluate = subparsers.add_parser(
         "evaluate", help="compare models on a text-to-SQL data set (calls llm_evaluate)")
@@ -77,7 +68,7 @@ def add_parser(subparsers) -> None:
     evaluate.add_argument("--dsn", help="libpq connection string (default: PG* environment)")
     evaluate.set_defaults(func=cmd_evaluate)
 
-    plot = _plot_subparsers(subparsers).add_parser(
+    plot = plot_subparsers(subparsers).add_parser(
         "evaluation", help="bar chart of an evaluation run (execution/exact/succinct)")
     plot.add_argument("evaluation", help="an evaluation id (its whole run is drawn) or 'latest'")
     plot.add_argument("-o", "--output", default="evaluation.png")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 import time
 
+from pg_llm.cli import plot_subparsers
+
 JOBS_SQL = """
 SELECT j.id, j.model, j.engine, j.status, j.provider_job_id, j.n_conversations,
        j.estimated_tokens, j.trained_tokens, j.result_version, j.error, j.created_at,
@@ -143,16 +145,6 @@ def cmd_plot_job(args) -> int:
     return 0
 
 
-def _plot_subparsers(subparsers):
-    """`plot` is shared: other features may add their own `plot <what>` subcommands."""
-    parser = subparsers.choices.get("plot")
-    if parser is None:
-        parser = subparsers.add_parser("plot", help="charts (PNG) from the catalog")
-        parser.set_defaults(func=lambda a: parser.print_help() or 2)
-        parser._pg_llm_subparsers = parser.add_subparsers(dest="plot_what", required=True)
-    return parser._pg_llm_subparsers
-
-
 def add_parser(subparsers) -> None:
     jobs = subparsers.add_parser("jobs", help="list fine-tuning jobs; --watch shows progress")
     jobs.add_argument("--dsn", help="libpq connection string (default: PG* environment)")
@@ -164,7 +156,7 @@ def add_parser(subparsers) -> None:
     jobs.add_argument("--limit", type=int, default=20, help="jobs to list")
     jobs.set_defaults(func=cmd_jobs)
 
-    job = _plot_subparsers(subparsers).add_parser("job", help="loss curve of a fine-tuning job")
+    job = plot_subparsers(subparsers).add_parser("job", help="loss curve of a fine-tuning job")
     job.add_argument("job_id", type=int)
     job.add_argument("-o", "--output", default="loss.png")
     job.add_argument("--dsn", help="libpq connection string (default: PG* environment)")
