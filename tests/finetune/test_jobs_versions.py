@@ -145,10 +145,13 @@ def test_wait_is_cancellable_by_statement_timeout(db, hosted):
 def test_refresh_moves_jobs_without_a_watcher(db, hosted):
     hosted.script("succeed", steps=2, step_seconds=0.05)
     job_id = db.execute(START, ('{}',)).fetchone()[0]
-    assert db.execute("SELECT llm_refresh()").fetchone()[0]["polled"] == 1
+    first = db.execute("SELECT llm_refresh()").fetchone()[0]
+    assert first["polled"] == 1
     wait_until_provider(hosted, "succeeded")
     summary = db.execute("SELECT llm_refresh()").fetchone()[0]
-    assert summary["succeeded"] == [job_id] and summary["new_events"] >= 1
+    # The fast fake job may have logged every step before the first refresh: count both.
+    assert summary["succeeded"] == [job_id]
+    assert first["new_events"] + summary["new_events"] >= 1
     fake_job = next(iter(hosted.jobs.values()))
     assert db.execute("SELECT count(*) FROM llm.job_events WHERE job_id = %s",
                       (job_id,)).fetchone()[0] == len(hosted.job_events(fake_job))
