@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from .datasets import parse_conversations
-from .training_data import IGNORE, collate, encode_conversation, length_grouped_batches
+from .training_data import encode_conversation, length_grouped_batches
 
 BASE_LEARNING_RATE = 2e-4
 # Adapting only the top third of the layers lets backward stop there. Measured CPU seconds
@@ -63,42 +63,15 @@ def _encode_file(path: Path, template: str, encode, max_len: int, special: dict,
     return kept, len(examples) - len(kept)
 
 
-def training_dtype():
-    """bf16 halves step time on CPUs with native bf16 (AVX-512 BF16 / AMX), but without it
-    torch emulates bf16 and a step became >10x slower than fp32 (measured on an AVX2 Zen 3)."""
-    import torch
-
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        flags = ""
-    native = "avx512_bf16" in flags or "amx_bf16" in flags
-    return torch.bfloat16 if native else torch.float32
-
-
-def masked_lm_loss(model, ids, labels, mask):
-    """Cross-entropy on assistant tokens only; the LM head (49k-wide for SmolLM2) runs only on
-    the positions that are scored, which saves a large share of the step time."""
-    import torch.nn.functional as F
-
-    base = model.get_base_model()
-    hidden = base.model(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1]
-    targets = labels[:, 1:]
-    scored = targets != IGNORE
-    logits = base.lm_head(hidden[scored]).float()
-    return F.cross_entropy(logits, targets[scored])
-
-
-def _mean_loss(model, batches, pad_id):
+def _mean_loss(decoder, batches):
     import torch
 
     total, weight = 0.0, 0
     with torch.no_grad():
         for batch in batches:
-            ids, labels, mask = collate(batch, pad_id)
-            n = int((labels[:, 1:] != IGNORE).sum())
-            total += float(masked_lm_loss(model, ids, labels, mask)) * n
-            weight += n
+            loss, n_scored, _ = decoder.loss(batch)
+            total += float(loss) * n_scored
+            weight += n_scored
     return total / max(weight, 1)
 
 
@@ -116,6 +89,7 @@ def train(spec: dict) -> dict:
     import torch
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
 
+    from .frozen_prefix import DEFAULT_BUDGET_BYTES, SplitDecoder
     from .hf_loading import load_model
     from .llama_backend import LlamaVocab
     from .lora_gguf import write_gguf_adapter
@@ -151,7 +125,6 @@ def train(spec: dict) -> dict:
         emit(type="message", level="warn",
              message=f"{dropped} training examples skipped: no assistant token within "
                      f"{max_len} tokens")
-    pad_id = 0  # padded positions are masked out of attention and loss
 
     model.config.use_cache = False
     n_layers = model.config.num_hidden_layers
@@ -161,6 +134,9 @@ def train(spec: dict) -> dict:
         target_modules=lora["target_modules"], task_type="CAUSAL_LM",
         layers_to_transform=list(range(n_layers - n_adapted, n_layers))))
     params = [p for p in peft_model.parameters() if p.requires_grad]
+    # Padded positions are masked out of attention and loss, so any id pads.
+    decoder = SplitDecoder(peft_model.get_base_model(), n_frozen=n_layers - n_adapted, pad_id=0,
+                           budget_bytes=spec.get("prefix_cache_bytes", DEFAULT_BUDGET_BYTES))
     optimizer = torch.optim.AdamW(params, lr=BASE_LEARNING_RATE * hp["learning_rate_multiplier"],
                                   weight_decay=0.0)
     steps_per_epoch = math.ceil(len(train_ex) / hp["batch_size"])
@@ -178,21 +154,20 @@ def train(spec: dict) -> dict:
     peft_model.train()
     for _epoch in range(hp["n_epochs"]):
         for batch in length_grouped_batches(train_ex, hp["batch_size"], rng):
-            ids, labels, mask = collate(batch, pad_id)
-            loss = masked_lm_loss(peft_model, ids, labels, mask)
+            loss, _, n_tokens = decoder.loss(batch)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            trained_tokens += int(mask.sum())
+            trained_tokens += n_tokens
             event = {"type": "step", "step": step, "total_steps": total_steps,
                      "train_loss": round(loss.item(), 6), "trained_tokens": trained_tokens,
                      "elapsed_s": round(time.time() - started, 3)}
             if valid_batches and (step % eval_every == 0 or step == total_steps):
                 peft_model.eval()
-                event["valid_loss"] = round(_mean_loss(peft_model, valid_batches, pad_id), 6)
+                event["valid_loss"] = round(_mean_loss(decoder, valid_batches), 6)
                 peft_model.train()
             emit(**event)
 
