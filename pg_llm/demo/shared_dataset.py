@@ -72,7 +72,8 @@ def run_shared(args, cluster: Cluster, engine: Engine, dbname: str, started: flo
     from .runner import StepFailed, StepResult, format_summary, read_outcome, run_tutorial, write_summary
     from .runner import STEPS
 
-    out = Path(args.dir) / "out"
+    out = Path(args.dir) / "out" / "shared"  # its charts must not replace the tutorial's
+    out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     with psycopg.connect(cluster.dsn(dbname), autocommit=True) as conn:
         loaded = load_shared(conn, args.n_train, args.eval_limit)
@@ -82,19 +83,21 @@ def run_shared(args, cluster: Cluster, engine: Engine, dbname: str, started: flo
     print(f"pg-llm demo: loaded {load_step.title} (not convertible to PostgreSQL, skipped: "
           f"{loaded['train_skipped']} train, {loaded['eval_skipped']} eval)", flush=True)
     variables = _variables(args, engine)
+    variables["out_dir"] = str(out)
     variables["eval_limit"] = None  # demo_eval already holds exactly the questions to use
     variables["n_generate"] = loaded["train"]
     titles = dict(STEPS)
     try:
         steps = run_tutorial(cluster.env(dbname), variables, echo=not args.quiet,
-                             log_dir=out / "logs-shared",
+                             log_dir=out / "logs",
                              steps=[(f, titles[f]) for f in SHARED_STEPS])
     except StepFailed as exc:
-        print(f"\npg-llm demo: {exc}; full output in {out / 'logs-shared'}; engine log: "
+        print(f"\npg-llm demo: {exc}; full output in {out / 'logs'}; engine log: "
               f"{engine.log_path}")
         return 1
     total = time.monotonic() - started
     outcome = read_outcome(cluster.dsn(dbname))
     print(format_summary([load_step, *steps], outcome, total))
-    write_summary(out / "summary-shared.json", [load_step, *steps], outcome, total)
+    write_summary(out / "summary.json", [load_step, *steps], outcome, total)
+    print(f"\n  charts in {out}: {', '.join(sorted(p.name for p in out.glob('*.png'))) or 'none'}")
     return 0
