@@ -295,6 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
             route = {
                 ("POST", "files"): self._upload,
                 ("GET", "files"): self._get_file,
+                ("DELETE", "files"): self._delete_file,
                 ("POST", "fine_tuning"): self._jobs_post,
                 ("GET", "fine_tuning"): self._jobs_get,
                 ("GET", "models"): self._models,
@@ -339,6 +340,14 @@ class _Handler(BaseHTTPRequestHandler):
         if meta is None:
             return self._error(404, "No such file", "not_found")
         self._send(200, meta)
+
+    def _delete_file(self, parts, query, body):
+        with self.fake._lock:
+            meta = self.fake.files.pop(parts[1], None) if len(parts) > 1 else None
+            self.fake.file_data.pop(parts[1] if len(parts) > 1 else "", None)
+        if meta is None:
+            return self._error(404, "No such file", "not_found")
+        self._send(200, {"id": meta["id"], "object": "file", "deleted": True})
 
     # ---- fine-tuning jobs
     def _jobs_post(self, parts, query, body):

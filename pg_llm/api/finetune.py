@@ -149,12 +149,21 @@ def finetune(plpy, model, query, options=None, dry_run=False, activate=True, dat
 
     provider = jobs.provider_for(plpy, info["engine"])
     name = f"pg_llm-{model}-job{job['id']}"
-    file_id = provider.upload([c.as_openai() for c in train], f"{name}.jsonl")
-    valid_id = (provider.upload([c.as_openai() for c in valid], f"{name}-valid.jsonl")
-                if valid else None)
-    pj = provider.create_job(info["base_model"], file_id, hyper,
-                             options.get("suffix") or jobs.suffix_for(model), valid_id,
-                             options.get("seed"))
+    uploaded: list[str] = []
+    try:
+        file_id = provider.upload([c.as_openai() for c in train], f"{name}.jsonl")
+        uploaded.append(file_id)
+        valid_id = (provider.upload([c.as_openai() for c in valid], f"{name}-valid.jsonl")
+                    if valid else None)
+        uploaded += [valid_id] if valid_id else []
+        pj = provider.create_job(info["base_model"], file_id, hyper,
+                                 options.get("suffix") or jobs.suffix_for(model), valid_id,
+                                 options.get("seed"))
+    except Exception:
+        # The job row rolls back with this statement; the provider's copies of the data
+        # would otherwise stay behind with nothing pointing at them.
+        _delete_uploads(plpy, provider, uploaded)
+        raise
     # started_at = handed to the provider (finished_at - started_at is the job's duration).
     job = catalog.update_job(plpy, job["id"], provider_job_id=pj.id, provider_file_id=file_id,
                              provider_validation_file_id=valid_id, started_at="now")
@@ -164,6 +173,15 @@ def finetune(plpy, model, query, options=None, dry_run=False, activate=True, dat
                 f"x {epochs} epochs; follow it with SELECT * FROM llm_wait({job['id']})")
     row.update(job_id=job["id"], status=job["status"], provider_job_id=pj.id)
     return [row]
+
+
+def _delete_uploads(plpy, provider, file_ids: list[str]) -> None:
+    for file_id in file_ids:
+        try:
+            provider.delete_file(file_id)
+        except Exception as exc:  # noqa: BLE001 -- the original error is the one to report
+            plpy.warning(f"pg_llm: could not delete the uploaded file {file_id} at the "
+                         f"provider: {exc}")
 
 
 # ---- llm_wait / llm_refresh / llm_cancel_job

@@ -108,6 +108,9 @@ class Provider:
         return self._call(lambda c: c.files.create(
             file=(filename, data, "application/jsonl"), purpose="fine-tune").id)
 
+    def delete_file(self, file_id: str) -> None:
+        self._call(lambda c: c.files.delete(file_id))
+
     def create_job(self, model: str, training_file: str, hyperparameters: dict,
                    suffix: str | None, validation_file: str | None = None,
                    seed: int | None = None) -> ProviderJob:

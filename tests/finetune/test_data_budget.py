@@ -212,3 +212,15 @@ def test_schedule_refresh_with_pg_cron(pg_cluster):
             conn.execute("SELECT cron.unschedule('pg_llm_refresh')")
             if not had_llm:
                 conn.execute("DROP EXTENSION pg_llm")
+
+
+def test_refused_job_creation_deletes_the_uploaded_file(db, hosted):
+    # The provider accepts the upload but has no such base model: job creation fails (404).
+    db.execute("SELECT llm_create_model('ft_other', engine => 'hosted', model_name => "
+               "'no-such-base', prompt_template => '{{content}}', predict => 'answer')")
+    with pytest.raises(psycopg.Error) as exc:
+        db.execute("SELECT * FROM llm_finetune('ft_other', 'SELECT * FROM demo_data')")
+    assert "no-such-base" in str(exc.value) and exc.value.diag.sqlstate
+    assert ("POST", "/v1/files") in hosted.requests          # it was uploaded ...
+    assert hosted.files == {} and hosted.file_data == {}     # ... and deleted again
+    assert db.execute("SELECT count(*) FROM llm.jobs").fetchone()[0] == 0
