@@ -10,16 +10,14 @@ Data: the tutorial's own generated conversations (what `make demo` fine-tunes on
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_common import ROOT, load_average  # noqa: E402
+from local_common import load_average  # noqa: E402
 
 
 def main() -> int:

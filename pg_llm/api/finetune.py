@@ -155,7 +155,8 @@ def finetune(plpy, model, query, options=None, dry_run=False, activate=True, dat
         uploaded.append(file_id)
         valid_id = (provider.upload([c.as_openai() for c in valid], f"{name}-valid.jsonl")
                     if valid else None)
-        uploaded += [valid_id] if valid_id else []
+        if valid_id:
+            uploaded.append(valid_id)
         pj = provider.create_job(info["base_model"], file_id, hyper,
                                  options.get("suffix") or jobs.suffix_for(model), valid_id,
                                  options.get("seed"))

@@ -75,3 +75,12 @@ def test_cache_respects_its_byte_budget(tiny_dir):
     again, _, _ = decoder.loss(batch)  # not all cached: recomputed, same result
     assert decoder.used <= one and len(decoder.cache) == 1
     assert torch.allclose(first, again, atol=1e-6)
+
+
+def test_no_cache_when_the_model_has_dropout(tiny_dir):
+    peft_model, n_layers = _model(tiny_dir, n_adapted=1)
+    base = peft_model.get_base_model()
+    base.config.attention_dropout = 0.1  # each epoch would see other bottom-layer outputs
+    decoder = SplitDecoder(base, n_frozen=n_layers - 1, pad_id=0)
+    decoder.loss(_examples())
+    assert decoder.budget == 0 and decoder.cache == {}
