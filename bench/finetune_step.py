@@ -10,7 +10,6 @@ Data: the tutorial's own generated conversations (what `make demo` fine-tunes on
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import sys
 import time
@@ -30,14 +29,13 @@ def main() -> int:
 
     import torch
     import torch.nn.functional as F
-    from peft import LoraConfig, get_peft_model
 
     from pg_llm.demo.generator import generate
     from pg_llm.serve.frozen_prefix import SplitDecoder
     from pg_llm.serve.hf_loading import load_model
     from pg_llm.serve.llama_backend import LlamaVocab
     from pg_llm.serve.models import smollm2_gguf_path
-    from pg_llm.serve.training import DEFAULT_LORA
+    from pg_llm.serve.training import DEFAULT_LORA, lora_model
     from pg_llm.serve.training_data import IGNORE, collate, encode_conversation, length_grouped_batches
 
     torch.set_num_threads(args.threads)
@@ -51,13 +49,8 @@ def main() -> int:
 
     Path(args.cache_dir).mkdir(parents=True, exist_ok=True)
     model = load_model(gguf, Path(args.cache_dir), torch.float32)
-    model.config.use_cache = False
+    peft_model, n_frozen = lora_model(model, DEFAULT_LORA)
     n_layers = model.config.num_hidden_layers
-    n_adapted = math.ceil(n_layers * DEFAULT_LORA["top_layers_fraction"])
-    peft_model = get_peft_model(model, LoraConfig(
-        r=DEFAULT_LORA["r"], lora_alpha=DEFAULT_LORA["alpha"],
-        target_modules=DEFAULT_LORA["target_modules"],
-        layers_to_transform=list(range(n_layers - n_adapted, n_layers))))
     base = peft_model.get_base_model()
 
     def full_step(batch):
@@ -68,7 +61,7 @@ def main() -> int:
         F.cross_entropy(base.lm_head(hidden[scored]), targets[scored]).backward()
         peft_model.zero_grad()
 
-    decoder = SplitDecoder(base, n_frozen=n_layers - n_adapted, pad_id=0)
+    decoder = SplitDecoder(base, n_frozen=n_frozen, pad_id=0)
 
     def split_step(batch):
         decoder.loss(batch)[0].backward()
@@ -86,8 +79,8 @@ def main() -> int:
     first_epoch = timed(split_step)  # every batch new to the cache: bottom layers computed
     cached = timed(split_step)       # later epochs: bottom layers read from the cache
     epochs = 3
-    print(f"one LoRA step (batch 8 of the tutorial's conversations, top {n_adapted} of {n_layers} "
-          f"layers adapted, {args.threads} threads), load average before: {load_before}")
+    print(f"one LoRA step (batch 8 of the tutorial's conversations, top {n_layers - n_frozen} "
+          f"of {n_layers} layers adapted, {args.threads} threads), load average before: {load_before}")
     print(f"  full forward/backward, LM head on scored tokens: {full * 1000:7.0f} ms")
     print(f"  split decoder, bottom layers new:                {first_epoch * 1000:7.0f} ms  "
           f"({full / first_epoch:.2f}x)")

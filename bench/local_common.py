@@ -57,6 +57,23 @@ def local_server(*extra: str, data_dir: str | None = None):
         proc.wait(timeout=30)
 
 
+@contextmanager
+def engine_and_llama_cpp(threads: int, *server_args: str):
+    """(openai client of a fresh `pg-llm serve`, llama-cpp-python Llama) on the same SmolLM2
+    GGUF with the same threads: the two sides of the generation benchmarks. No retries: a
+    failed request must show, not be hidden in the timing."""
+    from llama_cpp import Llama
+    from openai import OpenAI
+
+    from pg_llm.serve.models import smollm2_gguf_path
+
+    with local_server("--threads", str(threads), *server_args) as url:
+        client = OpenAI(base_url=url, api_key="local", timeout=600, max_retries=0)
+        llm = Llama(str(smollm2_gguf_path()), n_ctx=2048, n_batch=512, n_threads=threads,
+                    n_threads_batch=threads, verbose=False)
+        yield client, llm
+
+
 def load_average() -> str:
     """Other processes on the same cores distort every figure; print it with the results."""
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])

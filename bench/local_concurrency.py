@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_common import load_average, local_server
+from local_common import engine_and_llama_cpp, load_average
 
 TOPICS = ["a lighthouse keeper", "a robot chef", "a lost dog", "a mountain village",
           "a time traveller", "an old oak tree", "a jazz pianist", "a desert caravan"]
@@ -32,17 +32,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
 
-    from llama_cpp import Llama
-    from openai import OpenAI
-
-    from pg_llm.serve.models import smollm2_gguf_path
-
     load_before = load_average()
-    with local_server("--threads", str(args.threads), "--parallel", "8") as url:
-        client = OpenAI(base_url=url, api_key="local", timeout=600, max_retries=0)
-        llm = Llama(str(smollm2_gguf_path()), n_ctx=2048, n_batch=512, n_threads=args.threads,
-                    n_threads_batch=args.threads, verbose=False)
-
+    with engine_and_llama_cpp(args.threads, "--parallel", "8") as (client, llm):
         def ask(topic):
             r = client.chat.completions.create(model="smollm2-135m-instruct",
                                                messages=messages(topic),

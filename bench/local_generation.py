@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_common import load_average, local_server
+from local_common import engine_and_llama_cpp, load_average
 
 MESSAGES = [{"role": "system", "content": "You are a helpful assistant."},
             {"role": "user", "content": "Write a long, detailed story about a librarian who "
@@ -29,17 +29,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
 
-    from llama_cpp import Llama
-    from openai import OpenAI
-
-    from pg_llm.serve.models import smollm2_gguf_path
-
     load_before = load_average()
-    with local_server("--threads", str(args.threads)) as url:
-        client = OpenAI(base_url=url, api_key="local", timeout=600)
-        llm = Llama(str(smollm2_gguf_path()), n_ctx=2048, n_batch=512, n_threads=args.threads,
-                    n_threads_batch=args.threads, verbose=False)
-
+    with engine_and_llama_cpp(args.threads) as (client, llm):
         def baseline():
             r = llm.create_chat_completion(MESSAGES, max_tokens=args.tokens, temperature=0)
             return r["usage"]["completion_tokens"]

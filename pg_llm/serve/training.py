@@ -88,9 +88,23 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def lora_model(model, lora: dict):
+    """(the peft model with LoRA on the top layers only, number of frozen bottom layers)."""
+    from peft import LoraConfig, get_peft_model
+
+    model.config.use_cache = False
+    n_layers = model.config.num_hidden_layers
+    n_adapted = max(1, math.ceil(n_layers * lora["top_layers_fraction"]))
+    peft_model = get_peft_model(model, LoraConfig(
+        r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
+        target_modules=lora["target_modules"], task_type="CAUSAL_LM",
+        layers_to_transform=list(range(n_layers - n_adapted, n_layers))))
+    return peft_model, n_layers - n_adapted
+
+
 def train(spec: dict) -> dict:
     import torch
-    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+    from peft import get_peft_model_state_dict
 
     from .frozen_prefix import DEFAULT_BUDGET_BYTES, SplitDecoder
     from .hf_loading import load_model
@@ -129,16 +143,10 @@ def train(spec: dict) -> dict:
              message=f"{dropped} training examples skipped: no assistant token within "
                      f"{max_len} tokens")
 
-    model.config.use_cache = False
-    n_layers = model.config.num_hidden_layers
-    n_adapted = max(1, math.ceil(n_layers * lora["top_layers_fraction"]))
-    peft_model = get_peft_model(model, LoraConfig(
-        r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
-        target_modules=lora["target_modules"], task_type="CAUSAL_LM",
-        layers_to_transform=list(range(n_layers - n_adapted, n_layers))))
+    peft_model, n_frozen = lora_model(model, lora)
     params = [p for p in peft_model.parameters() if p.requires_grad]
     # Padded positions are masked out of attention and loss, so any id pads.
-    decoder = SplitDecoder(peft_model.get_base_model(), n_frozen=n_layers - n_adapted, pad_id=0,
+    decoder = SplitDecoder(peft_model.get_base_model(), n_frozen=n_frozen, pad_id=0,
                            budget_bytes=spec.get("prefix_cache_bytes", DEFAULT_BUDGET_BYTES))
     optimizer = torch.optim.AdamW(params, lr=BASE_LEARNING_RATE * hp["learning_rate_multiplier"],
                                   weight_decay=0.0)
