@@ -31,12 +31,12 @@ def main() -> int:
     import torch.nn.functional as F
 
     from pg_llm.demo.generator import generate
-    from pg_llm.serve.frozen_prefix import SplitDecoder
-    from pg_llm.serve.hf_loading import load_model
-    from pg_llm.serve.llama_backend import LlamaVocab
-    from pg_llm.serve.models import smollm2_gguf_path
-    from pg_llm.serve.training import DEFAULT_LORA, lora_model
-    from pg_llm.serve.training_data import IGNORE, collate, encode_conversation, length_grouped_batches
+    from pg_llm.serve.inference.llama_backend import LlamaVocab
+    from pg_llm.serve.registry import smollm2_gguf_path
+    from pg_llm.serve.training.examples import IGNORE, collate, encode_conversation, length_grouped_batches
+    from pg_llm.serve.training.frozen_prefix import SplitDecoder
+    from pg_llm.serve.training.hf_loading import load_model
+    from pg_llm.serve.training.worker import DEFAULT_LORA, lora_model
 
     torch.set_num_threads(args.threads)
     gguf = smollm2_gguf_path()

@@ -65,7 +65,7 @@ def engine_and_llama_cpp(threads: int, *server_args: str):
     from llama_cpp import Llama
     from openai import OpenAI
 
-    from pg_llm.serve.models import smollm2_gguf_path
+    from pg_llm.serve.registry import smollm2_gguf_path
 
     with local_server("--threads", str(threads), *server_args) as url:
         client = OpenAI(base_url=url, api_key="local", timeout=600, max_retries=0)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import itertools
 import json
 
-from pg_llm import templates
+from pg_llm import answering, row_errors, templates
 from pg_llm.engines import settings_from_options
-from pg_llm.engines.client import ChatRequest, backend_interrupt_checker, chat_many
+from pg_llm.engines.client import ChatRequest
 from pg_llm.engines.options import REQUEST_OPTIONS, as_int, check_request_option
 from pg_llm.errors import InvalidParameter, MissingPromptValue, UndefinedObject
+from pg_llm.model_features import Features
 from pg_llm.multicorn import ForeignDataWrapper
 
 # Most prompts one scan may send: a cartesian product of ANY lists grows fast.
@@ -70,6 +71,7 @@ class ModelTable(ForeignDataWrapper):
         self.defaults = {name: check_request_option(name, value)
                          for name, value in _json_option(options, "defaults", {}).items()}
         self.settings = settings_from_options(options)
+        self.features = Features(options)  # on_error, cache, audit (pg_llm.model_features)
 
     # -- planning hints (Multicorn API) ------------------------------------------------
     def get_rel_size(self, quals, columns):
@@ -90,33 +92,44 @@ class ModelTable(ForeignDataWrapper):
         combos = self._combinations(allowed)
         if not combos:
             return []
-        requests, plans = [], []
+        requests, versions, tolerate, plans = [], [], [], []
         unique: dict[ChatRequest, int] = {}
         for combo in combos:
             request, effective = self._build_request(combo)
             if request not in unique:
                 unique[request] = len(requests)
                 requests.append(request)
+                versions.append(effective["version"])
+                tolerate.append(True)
+            # a request fails the statement unless every row asking it tolerates errors
+            tolerate[unique[request]] &= effective["on_error"] == "null"
             plans.append((combo, effective, unique[request]))
-        results = chat_many(self.settings, requests, backend_interrupt_checker())
+        outcomes = answering.answer(self, requests, versions, tolerate)
         rows = []
         for combo, effective, index in plans:
-            result = results[index]
+            outcome = outcomes[index]
+            result = outcome.result
             row = dict(effective)
             row.update(combo)  # echo qualified inputs exactly as given
-            row[self.predict] = result.text
-            row["model_id"] = result.model_id
-            row["prompt_tokens"] = result.prompt_tokens
-            row["completion_tokens"] = result.completion_tokens
-            row["latency_ms"] = round(result.latency_ms, 3)
-            row["finish_reason"] = result.finish_reason
+            row["cached"] = outcome.cached
+            row["request_id"] = outcome.request_id
+            if result is None:
+                row[self.predict] = None
+                row["error"] = row_errors.error_text(outcome.error)
+            else:
+                row[self.predict] = result.text
+                row["model_id"] = result.model_id
+                row["prompt_tokens"] = result.prompt_tokens
+                row["completion_tokens"] = result.completion_tokens
+                row["latency_ms"] = round(result.latency_ms, 3)
+                row["finish_reason"] = result.finish_reason
             rows.append(row)
         return rows
 
     def _allowed_values(self, quals) -> dict[str, list]:
         """Column -> the values its '=' / '= ANY' quals allow (intersection when several)."""
         allowed: dict[str, list] = {}
-        usable = set(self.prompt_columns) | set(REQUEST_OPTIONS) | {"version"}
+        usable = set(self.prompt_columns) | set(REQUEST_OPTIONS) | {"version", "on_error"}
         for qual in quals:
             if qual.field_name not in usable:
                 continue  # quals on outputs (answer = ...) are checked by PostgreSQL
@@ -164,4 +177,6 @@ class ModelTable(ForeignDataWrapper):
                               options=tuple(sorted(request_options.items())))
         effective = dict(options)
         effective["version"] = int(version)
+        effective["on_error"] = row_errors.check_policy(combo["on_error"]) if "on_error" in combo \
+            else self.features.on_error
         return request, effective

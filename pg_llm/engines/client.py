@@ -198,15 +198,28 @@ def run_in_workers(tasks: list, concurrency: int, check_interrupts=None) -> list
     return results
 
 
-def chat_many(settings: EngineSettings, requests: list[ChatRequest], check_interrupts=None
-              ) -> list[ChatResult]:
-    """Send chat completions concurrently (bounded); results in request order."""
+def chat_many(settings: EngineSettings, requests: list[ChatRequest], check_interrupts=None,
+              *, errors_as_results: bool = False) -> list[ChatResult]:
+    """Send chat completions concurrently (bounded); results in request order.
+
+    errors_as_results (per-row errors, pg_llm.row_errors): a request that fails after its
+    retries gives its LlmError as its result instead of stopping the others.
+    """
     client = get_client(settings)
 
     def one(request: ChatRequest):
+        if errors_as_results:
+            return lambda: _chat_or_error(client, settings, request)
         return lambda: _chat_once(client, settings, request)
 
     return run_in_workers([one(r) for r in requests], settings.concurrency, check_interrupts)
+
+
+def _chat_or_error(client, settings: EngineSettings, request: ChatRequest):
+    try:
+        return _chat_once(client, settings, request)
+    except LlmError as exc:
+        return exc
 
 
 def _chat_once(client, settings: EngineSettings, request: ChatRequest) -> ChatResult:

@@ -7,11 +7,9 @@ import os
 import time
 from pathlib import Path
 
-from .app import ServeState, create_app
-from .engine import Engine
-from .gguf_export import UnsupportedCheckpoint, cached_gguf
-from .jobs import JobManager
-from .models import (
+from .api.app import ServeState, create_app
+from .inference.engine import InferenceEngine
+from .registry import (
     SMOLLM2_ID,
     BaseModel,
     ModelNotAvailable,
@@ -20,6 +18,8 @@ from .models import (
     smollm2_gguf_path,
 )
 from .store import Store
+from .training.gguf_export import UnsupportedCheckpoint, cached_gguf
+from .training.jobs import JobManager
 
 log = logging.getLogger("pg_llm.serve")
 
@@ -53,15 +53,15 @@ def build_state(args) -> ServeState:
     store = Store(args.data_dir or default_data_dir())
     registry = ModelRegistry(base_models(args.model, not args.no_default_model,
                                          store.cache_dir))
-    engine = Engine(registry, n_parallel=args.parallel, ctx_per_seq=args.ctx_per_seq,
-                    n_threads=args.threads, max_queue=args.max_queue,
-                    cache_dir=store.cache_dir,
-                    serve_format=None if args.weights == "as-is" else args.weights)
-    jobs = JobManager(store, registry, engine.template_for_training, n_threads=args.threads,
+    inference = InferenceEngine(registry, n_parallel=args.parallel,
+                                ctx_per_seq=args.ctx_per_seq, n_threads=args.threads,
+                                max_queue=args.max_queue, cache_dir=store.cache_dir,
+                                serve_format=None if args.weights == "as-is" else args.weights)
+    jobs = JobManager(store, registry, n_threads=args.threads,
                       max_queued_jobs=args.max_queued_jobs,
-                      on_training=engine.set_training_active)
+                      on_training=inference.set_training_active)
     api_key = args.api_key or os.environ.get("PG_LLM_SERVE_API_KEY") or None
-    return ServeState(store, registry, engine, jobs, api_key)
+    return ServeState(store, registry, inference, jobs, api_key)
 
 
 def serve(args) -> int:
@@ -83,5 +83,5 @@ def serve(args) -> int:
                                       access_log=False)).run()
     finally:
         state.jobs.stop()
-        state.engine.close()
+        state.inference.close()
     return 0

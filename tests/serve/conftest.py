@@ -91,7 +91,7 @@ def tiny_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_gguf(tiny_dir, tmp_path_factory) -> Path:
     """The same checkpoint as a GGUF file (servers that need no conversion start faster)."""
-    from pg_llm.serve.gguf_export import hf_to_gguf
+    from pg_llm.serve.training.gguf_export import hf_to_gguf
 
     return hf_to_gguf(tiny_dir, tmp_path_factory.mktemp("tiny-gguf") / "tiny.gguf")
 

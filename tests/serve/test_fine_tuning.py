@@ -26,7 +26,7 @@ def worker_pids(job_id: str) -> list[int]:
                 cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"pg_llm.serve.training" in cmdline and job_id.encode() in cmdline:
+            if b"pg_llm.serve.training.worker" in cmdline and job_id.encode() in cmdline:
                 pids.append(int(entry.name))
     return pids
 

@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
 
-from pg_llm.serve.frozen_prefix import SplitDecoder
-from pg_llm.serve.training_data import IGNORE, Example, collate
+from pg_llm.serve.training.examples import IGNORE, Example, collate
+from pg_llm.serve.training.frozen_prefix import SplitDecoder
 
 
 def _examples():

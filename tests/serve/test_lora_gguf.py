@@ -10,8 +10,8 @@ def test_converted_adapter_matches_peft(tiny_dir, tiny_gguf, tmp_path):
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
     from transformers import AutoModelForCausalLM
 
-    from pg_llm.serve.llama_backend import LlamaModel
-    from pg_llm.serve.lora_gguf import write_gguf_adapter
+    from pg_llm.serve.inference.llama_backend import LlamaModel
+    from pg_llm.serve.training.lora_gguf import write_gguf_adapter
 
     model = AutoModelForCausalLM.from_pretrained(tiny_dir, dtype=torch.float32)
     peft_model = get_peft_model(model, LoraConfig(

@@ -13,7 +13,7 @@ def build_tiny_checkpoint(out_dir: Path, seed: int = 0) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from pg_llm.serve.models import smollm2_gguf_path
+    from pg_llm.serve.registry import smollm2_gguf_path
 
     gguf = smollm2_gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)

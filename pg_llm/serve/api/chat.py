@@ -11,10 +11,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from .api_errors import ApiError, bad_request, overloaded
+from ..errors import ApiError, bad_request, model_not_found, overloaded
+from ..inference.batching import GenerationRequest, PromptTooLong, QueueFull
+from ..inference.chat_template import TemplateError
 from .chat_params import parse_chat_body, parse_messages
-from .chat_template import TemplateError
-from .inference import GenerationRequest, PromptTooLong, QueueFull
 from .request_body import json_body
 
 router = APIRouter()
@@ -25,14 +25,13 @@ def resolve_model(state, model_id):
         raise bad_request("Missing required parameter: 'model'.", "model")
     resolved = state.registry.resolve(model_id)
     if resolved is None:
-        raise ApiError(404, f"The model `{model_id}` does not exist or you do not have access "
-                       "to it.", "invalid_request_error", "model", "model_not_found")
+        raise model_not_found(model_id)
     return resolved
 
 
 async def _prompt_tokens(state, base, messages):
     try:
-        return await run_in_threadpool(state.engine.chat_prompt, base, messages)
+        return await run_in_threadpool(state.inference.chat_prompt, base, messages)
     except (TemplateError, ValueError) as exc:
         raise bad_request(str(exc), "messages") from None
 
@@ -45,7 +44,7 @@ async def chat_completions(request: Request):
     tokens = await _prompt_tokens(state, base, params.messages)
     loop = asyncio.get_running_loop()
     events: asyncio.Queue = asyncio.Queue()
-    room = state.engine.ctx_per_seq - len(tokens)
+    room = state.inference.ctx_per_seq - len(tokens)
     gen = GenerationRequest(
         prompt_tokens=tokens,
         max_tokens=min(params.max_tokens or room, max(room, 1)),
@@ -54,7 +53,7 @@ async def chat_completions(request: Request):
         on_event=lambda kind, payload: loop.call_soon_threadsafe(events.put_nowait,
                                                                  (kind, payload)))
     try:
-        state.engine.submit(base, gen)
+        state.inference.submit(base, gen)
     except QueueFull as exc:
         raise overloaded(str(exc)) from None
     except PromptTooLong as exc:
@@ -128,7 +127,7 @@ async def tokenize(request: Request):
     if "messages" in body:
         tokens = await _prompt_tokens(state, base, parse_messages(body["messages"]))
     elif isinstance(body.get("text"), str):
-        tokens = await run_in_threadpool(state.engine.text_tokens, base, body["text"])
+        tokens = await run_in_threadpool(state.inference.text_tokens, base, body["text"])
     else:
         raise bad_request("Give either 'messages' (a chat) or 'text' (a string).", "messages")
     return {"model": body["model"], "count": len(tokens), "tokens": tokens}

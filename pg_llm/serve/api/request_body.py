@@ -6,7 +6,7 @@ import json
 
 from fastapi import Request
 
-from .api_errors import bad_request
+from ..errors import bad_request
 
 
 async def json_body(request: Request) -> dict:

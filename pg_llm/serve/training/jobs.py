@@ -1,5 +1,6 @@
-"""Fine-tuning jobs: validation of a create request, a queue run one job at a time by a
-worker process (pg_llm.serve.training), cancellation and recovery after a restart."""
+"""Fine-tuning jobs on the server side: validation of a create request, a queue run one job at
+a time by a worker process (pg_llm.serve.training.worker), cancellation and recovery after a
+restart. Imports nothing heavy: the worker process does the training."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ import threading
 import time
 from pathlib import Path
 
-from .api_errors import bad_request, not_found, rate_limited
+from ..errors import bad_request, not_found, rate_limited
+from ..registry import ModelRegistry, fine_tuned_model_id
+from ..store import Store, new_id
 from .datasets import DatasetError, parse_conversations
-from .models import ModelRegistry, fine_tuned_model_id
-from .store import Store, new_id
 
 log = logging.getLogger("pg_llm.serve")
 
@@ -63,12 +64,11 @@ def _hyperparameters(body: dict) -> dict:
 
 
 class JobManager:
-    def __init__(self, store: Store, registry: ModelRegistry, chat_template_for, *,
+    def __init__(self, store: Store, registry: ModelRegistry, *,
                  n_threads: int = 2, max_queued_jobs: int = 16, lora: dict | None = None,
                  on_training=lambda active: None):
         self.store = store
         self.registry = registry
-        self.chat_template_for = chat_template_for  # base model -> (template, special tokens)
         self.n_threads = n_threads
         self.max_queued_jobs = max_queued_jobs
         self.lora = lora or {}
@@ -244,12 +244,11 @@ class JobManager:
 
     def _spec(self, job: dict) -> Path:
         base = self.registry.base[job["model"]]
-        template, special = self.chat_template_for(base)
         out_dir = self.store.job_dir(job["id"])
         spec = {"job_id": job["id"], "parent_pid": os.getpid(),
                 "base_model_path": str(base.gguf_path),
                 "base_model_dir": str(base.hf_dir) if base.hf_dir else None, "cache_dir": str(self.store.cache_dir),
-                "output_dir": str(out_dir), "chat_template": template, "special_tokens": special,
+                "output_dir": str(out_dir),
                 "training_file": str(self.store.file_path(job["training_file"])),
                 "validation_file": (str(self.store.file_path(job["validation_file"]))
                                     if job["validation_file"] else None),
@@ -268,7 +267,7 @@ class JobManager:
             self.store.update_job(job_id, status="running")
             log_file = (self.store.job_dir(job_id) / "worker.log").open("ab")
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "pg_llm.serve.training", str(spec)],
+                [sys.executable, "-m", "pg_llm.serve.training.worker", str(spec)],
                 stdout=subprocess.PIPE, stderr=log_file, env={**os.environ, **WORKER_MALLOC_ENV})
         self.store.add_event(job_id, "Fine-tuning job started")
         outcome = None

@@ -1,7 +1,7 @@
 """The fine-tuning worker: a separate process (one job at a time) that trains a LoRA adapter
 with peft and reports progress as JSON lines on stdout, so the server keeps answering.
 
-    python -m pg_llm.serve.training <job-dir>/spec.json
+    python -m pg_llm.serve.training.worker <job-dir>/spec.json
 
 Output lines: {"type": "step", ...} per optimizer step, then {"type": "done", ...} or
 {"type": "error", "code", "message"}.
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from .datasets import parse_conversations
-from .training_data import encode_conversation, length_grouped_batches
+from .examples import encode_conversation, length_grouped_batches
 
 # LoRA on a 135M model with ~100 steps needs a high rate. Execution match on the tutorial's
 # 60 held-out questions (300 conversations x 3 epochs, top 10 layers): 2e-4 18%, 1e-3 47%,
@@ -106,9 +106,9 @@ def train(spec: dict) -> dict:
     import torch
     from peft import get_peft_model_state_dict
 
+    from ..inference.llama_backend import LlamaVocab
     from .frozen_prefix import DEFAULT_BUDGET_BYTES, SplitDecoder
     from .hf_loading import load_model
-    from .llama_backend import LlamaVocab
     from .lora_gguf import write_gguf_adapter
 
     loaded = time.time()
@@ -120,11 +120,14 @@ def train(spec: dict) -> dict:
     lora = {**DEFAULT_LORA, **spec.get("lora", {})}
     out_dir = Path(spec["output_dir"])
 
-    # Same tokenizer as inference (llama.cpp reading the served GGUF), so what the adapter
-    # learns is what it will be fed.
+    # Same tokenizer and chat template as inference (llama.cpp reading the GGUF's vocabulary
+    # and metadata, not its weights), so what the adapter learns is what it will be fed.
     vocab = LlamaVocab(Path(spec["base_model_path"]))
-    special = spec.get("special_tokens", {})
-    template, max_len = spec["chat_template"], spec.get("max_seq_len", 1024)
+    template, special = vocab.chat_template(), vocab.special_tokens()
+    if not template:
+        raise TrainingError("model_not_trainable",
+                            f"{spec['base_model_path']} has no chat template in its metadata")
+    max_len = spec.get("max_seq_len", 1024)
     train_ex, dropped = _encode_file(Path(spec["training_file"]), template, vocab.tokenize,
                                      max_len, special, "training file")
     valid_ex = []

@@ -1,19 +1,20 @@
-"""The inference side of the server: loads base models on first use, renders chat prompts
-with each model's template, tokenizes, and hands generations to the batched generator."""
+"""The inference engine (not to be confused with a pg_llm engine, the SQL foreign server that
+points at this process): loads base models on first use, renders chat prompts with each
+model's template, tokenizes, and hands generations to the batched generator."""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 
+from ..registry import BaseModel, ModelRegistry
+from .batching import BatchedGenerator, GenerationRequest
 from .chat_template import render_chat
-from .inference import BatchedGenerator, GenerationRequest
 from .llama_backend import LlamaModel
-from .models import BaseModel, ModelRegistry
 from .requantize import serving_copy
 
 
-class Engine:
+class InferenceEngine:
     def __init__(self, registry: ModelRegistry, *, n_parallel: int = 8, ctx_per_seq: int = 2048,
                  n_threads: int = 2, max_queue: int = 64, cache_dir: Path | None = None,
                  serve_format: str | None = "q8_0"):
@@ -58,11 +59,6 @@ class Engine:
         text = render_chat(template, messages, add_generation_prompt=True,
                            **model.special_tokens())
         return model.tokenize(text)
-
-    def template_for_training(self, base: BaseModel) -> tuple[str, dict]:
-        """The exact template and special tokens inference uses, for the training worker."""
-        model = self.generator(base).model
-        return model.chat_template(), model.special_tokens()
 
     def text_tokens(self, base: BaseModel, text: str) -> list[int]:
         return self.generator(base).model.tokenize(text)

@@ -42,3 +42,8 @@ def overloaded(message: str) -> ApiError:
 
 def rate_limited(message: str) -> ApiError:
     return ApiError(429, message, "rate_limit_error", None, "rate_limit_exceeded")
+
+
+def model_not_found(model_id: str) -> ApiError:
+    return ApiError(404, f"The model `{model_id}` does not exist or you do not have access "
+                    "to it.", "invalid_request_error", "model", "model_not_found")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from .chat_template import render_chat
+from ..inference.chat_template import render_chat
 
 IGNORE = -100
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .api_errors import bad_request
+from ..errors import bad_request
 
 ROLE_ALIASES = {"system": "system", "developer": "system", "user": "user",
                 "assistant": "assistant"}

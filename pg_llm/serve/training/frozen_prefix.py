@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from transformers.masking_utils import create_causal_mask
 
-from .training_data import IGNORE, collate
+from .examples import IGNORE, collate
 
 DEFAULT_BUDGET_BYTES = 1_500_000_000
 

@@ -1,1 +1,0 @@
-"""Wrapper classes other than the model table (pg_llm.fdw.ModelTable)."""
