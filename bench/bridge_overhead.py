@@ -62,7 +62,7 @@ def run(conn) -> None:
     conn.execute("SET client_min_messages = warning")
     conn.execute("CREATE EXTENSION pg_llm CASCADE")
     conn.execute("CREATE SERVER echo FOREIGN DATA WRAPPER pg_llm "
-                 "OPTIONS (wrapper 'pg_llm.wrappers.echo.EchoTable')")
+                 "OPTIONS (wrapper 'pg_llm.testing.echo.EchoTable')")
     conn.execute("CREATE FOREIGN TABLE echo_t (content text, answer text) SERVER echo "
                  "OPTIONS (prompt_columns 'content')")
     conn.execute("CREATE TABLE plain_t (content text, answer text)")

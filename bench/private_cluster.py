@@ -26,7 +26,10 @@ def bench_database(name: str):
     pg_dir = tempfile.mkdtemp(prefix=f"pg_llm-{name}-")
     os.chmod(pg_dir, 0o755)
     port = free_port()
-    subprocess.run([str(CLUSTER), "start", pg_dir, str(port)], check=True)
+    # tests/backend_python holds the test-only EchoTable wrapper some benchmarks scan.
+    test_path = CLUSTER.parent.parent / "tests" / "backend_python"
+    subprocess.run([str(CLUSTER), "start", pg_dir, str(port)], check=True,
+                   env={**os.environ, "PG_LLM_BACKEND_PYTHONPATH": str(test_path)})
     try:
         dsn = f"host=127.0.0.1 port={port} user=postgres"
         with psycopg.connect(f"{dsn} dbname=postgres", autocommit=True) as conn:

@@ -1,9 +1,12 @@
 /*
  * messages.c: clean up how pg_llm's own errors read.
  *
- * PL/Python reports an error raised with plpy.error() as "plpy.Error: <message>" followed by a
- * Python traceback in CONTEXT. For pg_llm's functions the message and hint were written for
- * users, so strip the prefix and the traceback; other PL/Python functions are left alone.
+ * PL/Python reports an exception raised by Python code as "<module>.<Class>: <message>"
+ * followed by a Python traceback in CONTEXT. pg_llm raises its errors (and re-raises SQL
+ * errors of its own queries) as pg_llm.SqlError, a plpy.Error subclass defined in
+ * pg_llm/boot.py: only a message with exactly that prefix is rewritten, whatever the
+ * function's name, so another PL/Python function's errors (plpy.Error, spiexceptions.*,
+ * a bare Python exception) keep their text and traceback.
  */
 #include "postgres.h"
 
@@ -14,25 +17,29 @@
 
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
-static const char plpy_prefix[] = "plpy.Error: ";
+/* Keep in step with SQL_ERROR_PREFIX in pg_llm/boot.py. */
+static const char own_prefix[] = "pg_llm.SqlError: ";
+static const char traceback_header[] = "Traceback (most recent call last):";
 
-/* The function line PL/Python adds after its traceback, for one of pg_llm's functions. */
+/*
+ * The context without PL/Python's traceback: the traceback's lines after its header are
+ * indented, the first line that is not ('PL/Python function "x"') and any outer context
+ * lines stay. NULL when nothing is left.
+ */
 static const char *
-pg_llm_function_line(const char *context)
+context_after_traceback(const char *context)
 {
-	const char *line = context;
+	const char *line;
 
-	while (line && *line)
+	if (strncmp(context, traceback_header, sizeof(traceback_header) - 1) != 0)
+		return context;
+	line = strchr(context, '\n');
+	while (line != NULL)
 	{
-		const char *end = strchr(line, '\n');
-		size_t		len = end ? (size_t) (end - line) : strlen(line);
-
-		/* 'PL/Python function "llm_x"' alone on its line, not 'PL/Python function "x", line 3' */
-		if ((strncmp(line, "PL/Python function \"llm_", 24) == 0 ||
-			 strncmp(line, "PL/Python function \"_", 21) == 0) &&
-			len > 0 && line[len - 1] == '"')
+		line++;
+		if (*line != ' ' && *line != '\0')
 			return line;
-		line = end ? end + 1 : NULL;
+		line = strchr(line, '\n');
 	}
 	return NULL;
 }
@@ -40,20 +47,20 @@ pg_llm_function_line(const char *context)
 static void
 llm_emit_log_hook(ErrorData *edata)
 {
-	if (edata->elevel >= ERROR && edata->message != NULL && edata->context != NULL &&
-		strncmp(edata->message, plpy_prefix, sizeof(plpy_prefix) - 1) == 0)
+	if (edata->elevel >= ERROR && edata->message != NULL &&
+		strncmp(edata->message, own_prefix, sizeof(own_prefix) - 1) == 0)
 	{
-		const char *function_line = pg_llm_function_line(edata->context);
+		/* The originals live in ErrorContext, which is reset after the report. */
+		MemoryContext old = MemoryContextSwitchTo(ErrorContext);
 
-		if (function_line != NULL)
+		edata->message = pstrdup(edata->message + sizeof(own_prefix) - 1);
+		if (edata->context != NULL)
 		{
-			/* The originals live in ErrorContext, which is reset after the report. */
-			MemoryContext old = MemoryContextSwitchTo(ErrorContext);
+			const char *rest = context_after_traceback(edata->context);
 
-			edata->message = pstrdup(edata->message + sizeof(plpy_prefix) - 1);
-			edata->context = pstrdup(function_line);
-			MemoryContextSwitchTo(old);
+			edata->context = rest ? pstrdup(rest) : NULL;
 		}
+		MemoryContextSwitchTo(old);
 	}
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);

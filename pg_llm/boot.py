@@ -1,4 +1,4 @@
-"""Glue that runs inside plpython3u: call an API function, turn LlmError into plpy.error.
+"""Glue that runs inside plpython3u: call an API function, turn LlmError into a SQL error.
 
 Every SQL function body is two lines:
 
@@ -33,15 +33,41 @@ def run_api(plpy, target: str, *args, **kwargs):
         return func(plpy, *args, **kwargs)
     except LlmError as exc:
         raise_sql_error(plpy, exc)
+    except plpy.SPIError as exc:
+        raise_spi_error(plpy, exc)
+
+
+# ext/messages.c strips this prefix and PL/Python's traceback from an error's report; other
+# PL/Python functions' errors never carry it, so theirs are left as they are.
+SQL_ERROR_PREFIX = "pg_llm.SqlError: "
+_sql_error_class = None
+
+
+def sql_error(plpy, message: str, sqlstate: str | None, detail: str | None = None,
+              hint: str | None = None):
+    """A plpy.Error that PL/Python reports with this SQLSTATE, detail and hint."""
+    global _sql_error_class
+    if _sql_error_class is None:
+        _sql_error_class = type("SqlError", (plpy.Error,), {"__module__": "pg_llm"})
+    error = _sql_error_class(message)
+    error.sqlstate = sqlstate or "XX000"
+    if detail:
+        error.detail = detail
+    if hint:
+        error.hint = hint
+    return error
 
 
 def raise_sql_error(plpy, exc: LlmError):
-    kwargs = {"sqlstate": exc.sqlstate}
-    if exc.detail:
-        kwargs["detail"] = exc.detail
-    if exc.hint:
-        kwargs["hint"] = exc.hint
-    plpy.error(exc.message, **kwargs)
+    raise sql_error(plpy, exc.message, exc.sqlstate, exc.detail, exc.hint) from None
+
+
+def raise_spi_error(plpy, exc):
+    """A query pg_llm ran failed (a syntax error in a query argument, a cancel): report it
+    as PostgreSQL did, SQLSTATE kept, without "spiexceptions.X:" and a traceback."""
+    message = str(exc.args[0]) if exc.args else "query failed"
+    raise sql_error(plpy, message, getattr(exc, "sqlstate", None),
+                    getattr(exc, "detail", None), getattr(exc, "hint", None)) from None
 
 
 def notice(plpy, message: str) -> None:

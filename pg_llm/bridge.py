@@ -39,6 +39,7 @@ class ScanRequest:
     columns: list[dict]
     needed: list[str]
     quals: list[Qual]
+    limits: dict | None = None  # per-statement spending guards, when set (pg_llm.spending)
 
     @property
     def column_names(self) -> list[str]:
@@ -57,7 +58,8 @@ class ScanRequest:
                 quals.append(Qual(q["field"], q["op"], convert(q["value"])))
         return cls(relid=doc["relid"], table=doc["table"], user=doc.get("user"),
                    options=dict(doc.get("options") or {}), columns=doc["columns"],
-                   needed=list(doc.get("needed") or []), quals=quals)
+                   needed=list(doc.get("needed") or []), quals=quals,
+                   limits=doc.get("limits"))
 
 
 def _value_converter(type_name: str):
@@ -157,21 +159,16 @@ def execute_scan(payload: str) -> list[list[str | None]]:
     """Called by llm._fdw_execute: LlmError -> a SQL error with SQLSTATE, detail and hint."""
     import plpy
 
+    from pg_llm.boot import raise_spi_error, raise_sql_error, sql_error
+
     try:
         return run_scan(ScanRequest.parse(payload))
-    except (plpy.SPIError, plpy.Error, plpy.Fatal):
-        raise  # cancellation (57014) and SQL errors must reach PostgreSQL untouched
+    except plpy.SPIError as exc:  # cancellation (57014), a failed query: SQLSTATE kept
+        raise_spi_error(plpy, exc)
+    except (plpy.Error, plpy.Fatal):
+        raise
     except LlmError as exc:
-        _raise(plpy, exc.message, exc.sqlstate, exc.detail, exc.hint)
+        raise_sql_error(plpy, exc)
     except Exception as exc:  # a wrapper bug: say where, keep an fdw_error SQLSTATE
-        _raise(plpy, f"pg_llm wrapper failed: {type(exc).__name__}: {exc}", "HV000",
-               None, "This is a bug in the wrapper class; the server log has the traceback.")
-
-
-def _raise(plpy, message, sqlstate, detail, hint):
-    kwargs = {"sqlstate": sqlstate}
-    if detail:
-        kwargs["detail"] = detail
-    if hint:
-        kwargs["hint"] = hint
-    plpy.error(message, **kwargs)
+        raise sql_error(plpy, f"pg_llm wrapper failed: {type(exc).__name__}: {exc}", "HV000",
+                        None, "This is a bug in the wrapper class.") from None

@@ -3,6 +3,8 @@
 # (PostgreSQL refuses to run as root). Listens on 127.0.0.1:PORT and a socket in DIR.
 #   pgcluster.sh start DIR PORT     create if needed, start, wait until ready
 #   pgcluster.sh stop DIR           fast shutdown (no-op when not running)
+# PG_LLM_BACKEND_PYTHONPATH (optional): PYTHONPATH of the server, so its plpython finds extra
+# modules; tests set it to tests/backend_python for their test-only wrappers (never installed).
 set -euo pipefail
 BINDIR=$(${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config} --bindir)
 cmd=$1; dir=$2; port=${3:-54329}
@@ -26,7 +28,8 @@ log_min_messages = warning
 CONF
   fi
   if ! as_pg "$BINDIR/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
-    as_pg "$BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+    as_pg env PYTHONPATH="${PG_LLM_BACKEND_PYTHONPATH:-}" \
+      "$BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
   fi
   ;;
 stop)

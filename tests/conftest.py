@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -19,6 +20,12 @@ from pytest_postgresql import factories
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER_SCRIPT = ROOT / "scripts" / "pgcluster.sh"
+# Test-only backend modules (pg_llm.testing.*, e.g. the EchoTable wrapper): never installed;
+# the test cluster's plpython gets them through PYTHONPATH, this process through sys.path.
+BACKEND_TEST_PATH = ROOT / "tests" / "backend_python"
+sys.path.append(str(BACKEND_TEST_PATH))
+import pg_llm  # noqa: E402  (its package path was computed at import: extend it here)
+pg_llm.__path__ = __import__("pkgutil").extend_path(pg_llm.__path__, "pg_llm")
 
 
 def _free_port() -> int:
@@ -35,7 +42,8 @@ PG_DIR = Path(os.environ.get("PG_LLM_TEST_DIR") or tempfile.mkdtemp(prefix="pg_l
 def pg_cluster():
     """Start the private cluster once per session and always stop it."""
     os.chmod(PG_DIR, 0o755)
-    subprocess.run([str(CLUSTER_SCRIPT), "start", str(PG_DIR), str(PG_PORT)], check=True)
+    subprocess.run([str(CLUSTER_SCRIPT), "start", str(PG_DIR), str(PG_PORT)], check=True,
+                   env={**os.environ, "PG_LLM_BACKEND_PYTHONPATH": str(BACKEND_TEST_PATH)})
     try:
         yield {"host": "127.0.0.1", "port": PG_PORT, "user": "postgres", "dir": PG_DIR}
     finally:

@@ -11,7 +11,7 @@ import json
 import pytest
 
 ECHO_SERVER = ("CREATE SERVER echo FOREIGN DATA WRAPPER pg_llm "
-               "OPTIONS (wrapper 'pg_llm.wrappers.echo.EchoTable')")
+               "OPTIONS (wrapper 'pg_llm.testing.echo.EchoTable')")
 ECHO_TABLE = ("CREATE FOREIGN TABLE echo_t (content text, answer text, quals text, calls int, "
               "needed text, options text) SERVER echo OPTIONS (prompt_columns 'content')")
 

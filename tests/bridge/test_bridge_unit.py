@@ -16,7 +16,7 @@ def payload(quals, options=None, columns=None):
     columns = columns or [{"name": "content", "type": "text"}, {"name": "answer", "type": "text"},
                           {"name": "n", "type": "integer"}, {"name": "quals", "type": "text"}]
     return json.dumps({"relid": 1, "table": "public.t", "user": "alice",
-                       "options": {"wrapper": "pg_llm.wrappers.echo.EchoTable", **(options or {})},
+                       "options": {"wrapper": "pg_llm.testing.echo.EchoTable", **(options or {})},
                        "columns": columns, "needed": [c["name"] for c in columns],
                        "quals": quals})
 

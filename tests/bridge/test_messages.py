@@ -39,3 +39,27 @@ def test_other_plpython_functions_are_left_alone(db):
                  "prompt_template => '{{content}}', predict => 'answer')")
     err = error_of(db, "SELECT user_fn()")
     assert err.diag.message_primary == "plpy.Error: mine"
+
+
+@pytest.mark.parametrize("name", ["llm_mine", "_mine"])
+def test_user_functions_named_like_pg_llm_ones_are_left_alone(db, name):
+    db.execute(f"CREATE FUNCTION {name}() RETURNS int LANGUAGE plpython3u AS "
+               "$$ plpy.error('mine', sqlstate='22023', hint='my hint') $$")
+    error_of(db, "SELECT llm_create_model('m', engine => 'nope', model_name => 'x', "
+                 "prompt_template => '{{content}}', predict => 'answer')")
+    err = error_of(db, f"SELECT {name}()")
+    assert err.diag.sqlstate == "22023"
+    assert err.diag.message_primary == "plpy.Error: mine"
+    assert err.diag.message_hint == "my hint"
+    assert "Traceback" in err.diag.context
+
+
+def test_user_function_spi_errors_are_left_alone(db):
+    db.execute("CREATE FUNCTION llm_bad_query() RETURNS int LANGUAGE plpython3u AS "
+               "$$ plpy.execute('SELEC 1') $$")
+    error_of(db, "SELECT llm_create_model('m', engine => 'nope', model_name => 'x', "
+                 "prompt_template => '{{content}}', predict => 'answer')")
+    err = error_of(db, "SELECT llm_bad_query()")
+    assert err.diag.sqlstate == "42601"
+    assert err.diag.message_primary.startswith("spiexceptions.SyntaxError: ")
+

@@ -86,7 +86,7 @@ def test_a_non_superuser_cannot_create_a_server_with_any_wrapper(echo):
         echo.execute(f"SET ROLE {mallory}")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             echo.execute("CREATE SERVER mine FOREIGN DATA WRAPPER pg_llm "
-                         "OPTIONS (wrapper 'pg_llm.wrappers.echo.EchoTable')")
+                         "OPTIONS (wrapper 'pg_llm.testing.echo.EchoTable')")
     finally:
         echo.execute("RESET ROLE")
         echo.execute(f"DROP ROLE {mallory}")

@@ -3,7 +3,7 @@
 Use it to see what the C bridge pushes down, without any model or HTTP:
 
     CREATE SERVER echo FOREIGN DATA WRAPPER pg_llm
-        OPTIONS (wrapper 'pg_llm.wrappers.echo.EchoTable');
+        OPTIONS (wrapper 'pg_llm.testing.echo.EchoTable');
     CREATE FOREIGN TABLE echo_t (content text, answer text, quals text, calls int,
                                  needed text) SERVER echo OPTIONS (prompt_columns 'content');
     SELECT content, quals FROM echo_t WHERE content = ANY('{a,b}');
@@ -36,6 +36,7 @@ SPECIAL_COLUMNS = ("quals", "calls", "needed", "answer", "options")
 class EchoTable(ForeignDataWrapper):
     def __init__(self, options, columns):
         super().__init__(options, columns)
+        self.options = dict(options)  # the real Multicorn's base class keeps no copy
         self.columns = columns
         self.calls = 0
         self.sleep_ms = int(options.get("sleep_ms", "0"))
@@ -90,7 +91,7 @@ class EchoTable(ForeignDataWrapper):
             "calls": lambda: self.calls,
             "needed": lambda: ",".join(sorted(needed)),
             "answer": lambda: "echo: " + " | ".join(str(v) for v in combo),
-            "options": lambda: json.dumps(self.fdw_options, sort_keys=True),
+            "options": lambda: json.dumps(self.options, sort_keys=True),
         }
         for name, value in specials.items():
             if name in self.columns and name not in row:
@@ -103,7 +104,7 @@ class EchoTable(ForeignDataWrapper):
                             "value": q.value} for q in quals])
 
     def _raise_requested_error(self):
-        opts = self.fdw_options
+        opts = self.options
         if "error_sqlstate" in opts or "error_message" in opts:
             raise LlmError(opts.get("error_message", "echo error"),
                            sqlstate=opts.get("error_sqlstate"),
