@@ -1,0 +1,115 @@
+"""One scan's distinct requests -> outcomes: the answer cache, the spending guards, the HTTP
+calls (with per-row errors), then the audit trail. ModelTable.execute calls ``answer``.
+
+With every feature off this is exactly one ``chat_many`` call: no catalog query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pg_llm import answer_cache, audit, row_errors, spending
+from pg_llm.engines.client import ChatRequest, ChatResult, backend_interrupt_checker, chat_many
+from pg_llm.errors import LlmError
+
+
+@dataclass
+class Outcome:
+    result: ChatResult | None = None
+    error: LlmError | None = None
+    cached: bool = False
+    request_id: int | None = None
+
+
+def _plpy():
+    from pg_llm import multicorn_scan
+
+    if multicorn_scan.active():
+        return None  # a Multicorn2 scan may not run SQL (pg_llm.multicorn_scan)
+    try:
+        import plpy  # only inside a backend; the cache and audit need the database
+    except ImportError:
+        return None
+    return plpy
+
+
+def _scan_limits():
+    """The per-statement guards the C bridge put in the payload (absent when all are 0)."""
+    from pg_llm import bridge
+
+    request = bridge.current_request
+    return getattr(request, "limits", None) if request is not None else None
+
+
+def _scan_role():
+    from pg_llm import bridge
+
+    request = bridge.current_request
+    return request.user if request is not None else None
+
+
+def answer(table, requests: list[ChatRequest], versions: list[int],
+           tolerate: list[bool]) -> list[Outcome]:
+    """``tolerate[i]``: request i may fail without failing the statement (on_error = 'null'
+    for every row that uses it)."""
+    features, settings = table.features, table.settings
+    plpy = _plpy() if (features.cache != "off" or features.audit) else None
+    outcomes: list[Outcome | None] = [None] * len(requests)
+    keys = [answer_cache.request_key(settings, r) for r in requests] \
+        if (plpy is not None) else [None] * len(requests)
+
+    cacheable = [plpy is not None and answer_cache.cacheable(features.cache, r) for r in requests]
+    if any(cacheable):
+        hits = answer_cache.lookup(plpy, [k for k, c in zip(keys, cacheable) if c])
+        for i, key in enumerate(keys):
+            if cacheable[i] and key in hits:
+                outcomes[i] = Outcome(result=hits[key], cached=True)
+
+    to_send = [i for i in range(len(requests)) if outcomes[i] is None]
+    price = spending.prices(table.options)
+    limits = _scan_limits()
+    if limits:
+        spending.check_guards(limits, table.model,
+                              spending.estimate([requests[i] for i in to_send], price))
+    if to_send:
+        lenient = any(tolerate[i] for i in to_send)
+        results = chat_many(settings, [requests[i] for i in to_send], backend_interrupt_checker(),
+                            errors_as_results=lenient)
+        for i, result in zip(to_send, results):
+            if isinstance(result, LlmError):
+                if not tolerate[i]:
+                    raise result
+                outcomes[i] = Outcome(error=result)
+            else:
+                outcomes[i] = Outcome(result=result)
+
+    if any(cacheable):
+        answer_cache.store(plpy, model=table.model, ttl_s=features.cache_ttl,
+                           max_rows=features.cache_max_rows,
+                           entries=[(keys[i], versions[i], requests[i].model, outcomes[i].result)
+                                    for i in to_send
+                                    if cacheable[i] and outcomes[i].result is not None])
+    if features.audit and plpy is not None:
+        _audit(plpy, table, requests, versions, keys, outcomes, price)
+    return outcomes
+
+
+def _audit(plpy, table, requests, versions, keys, outcomes, price) -> None:
+    rows = []
+    for i, outcome in enumerate(outcomes):
+        result = outcome.result
+        rows.append({
+            "request_key": keys[i], "version": versions[i], "provider_model_id": requests[i].model,
+            "prompt_hash": audit.prompt_hash(requests[i]),
+            "prompt_tokens": result.prompt_tokens if result else None,
+            "completion_tokens": result.completion_tokens if result else None,
+            "cost_usd": (0 if outcome.cached or result is None else
+                         spending.cost_usd(price, result.prompt_tokens, result.completion_tokens)),
+            "latency_ms": round(result.latency_ms, 3) if result else None,
+            "cached": outcome.cached,
+            "error": None if outcome.error is None else row_errors.error_text(outcome.error),
+        })
+    ids = audit.record(plpy, role=_scan_role(), model=table.model,
+                       engine=table.options.get("engine") or table.settings.name, rows=rows)
+    for key, outcome in zip(keys, outcomes):
+        outcome.request_id = ids.get(key)
