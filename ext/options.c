@@ -2,7 +2,10 @@
  * options.c: validate server, table and user-mapping options; merge them for a scan.
  *
  * Option names are open-ended (the Python wrapper defines most of them), but the ones the
- * bridge or security depends on are checked here, at CREATE/ALTER time.
+ * bridge or security depends on are checked here, at CREATE/ALTER time. The trust rule
+ * (docs/security.md): where requests go and what they carry is decided by the engine's
+ * owner alone, so connection options live only on the server; a user mapping holds only
+ * the key; a foreign table holds the model.
  */
 #include "postgres.h"
 
@@ -37,6 +40,28 @@ catalog_noun(Oid catalog)
 		default:
 			return "foreign-data wrapper";
 	}
+}
+
+/*
+ * Options that decide where requests go or what they carry: valid only on the server,
+ * which only its owner (whoever may create engines) can change.
+ */
+static const char *const server_only_options[] = {
+	"base_url", "provider", "wrapper", "organization", "project", "headers",
+	"default_headers", "proxy", "api_base", NULL
+};
+
+bool
+llm_is_server_only_option(const char *name)
+{
+	const char *const *known;
+
+	if (strncmp(name, "price_", 6) == 0)	/* prices decide what budgets charge */
+		return true;
+	for (known = server_only_options; *known; known++)
+		if (strcmp(name, *known) == 0)
+			return true;
+	return false;
 }
 
 static bool
@@ -104,14 +129,23 @@ validate_option(DefElem *def, Oid catalog)
 				 errmsg("invalid option name \"%s\"", name),
 				 errhint("Option names are lower-case identifiers such as base_url or prompt_template.")));
 
+	if (catalog == UserMappingRelationId && strcmp(name, "api_key") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("option \"%s\" is not valid in a user mapping of pg_llm", name),
+				 errdetail("A user mapping carries only the API key; where requests go is the engine's (the server's) option."),
+				 errhint("CREATE USER MAPPING FOR CURRENT_USER SERVER name OPTIONS (api_key '...')")));
+
+	if (catalog != ForeignServerRelationId && llm_is_server_only_option(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("option \"%s\" is only valid on a server, not on a %s",
+						name, catalog_noun(catalog)),
+				 errdetail("Where an engine's requests go and what they carry is decided by the owner of its foreign server alone."),
+				 errhint("Create another engine for another endpoint: SELECT llm_create_engine('name', base_url => '...');")));
+
 	if (strcmp(name, "wrapper") == 0)
 	{
-		if (catalog != ForeignServerRelationId)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-					 errmsg("option \"wrapper\" is only valid on a server, not on a %s",
-							catalog_noun(catalog)),
-					 errhint("CREATE SERVER name FOREIGN DATA WRAPPER pg_llm OPTIONS (wrapper 'pg_llm.wrappers.echo.EchoTable')")));
 		if (!is_wrapper_class_path(defGetString(def)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -170,9 +204,31 @@ pg_llm_validator(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* The user mapping for userid, else for PUBLIC, else none (GetUserMapping would error). */
+/* keep_key: only api_key; otherwise: everything but the server-only options. */
 static List *
-user_mapping_options(Oid userid, Oid serverid)
+list_filter_names(List *options, bool keep_key)
+{
+	List	   *kept = NIL;
+	ListCell   *cell;
+
+	foreach(cell, options)
+	{
+		DefElem    *def = lfirst_node(DefElem, cell);
+		bool		is_key = strcmp(def->defname, "api_key") == 0;
+
+		if (keep_key ? is_key : !(is_key || llm_is_server_only_option(def->defname)))
+			kept = lappend(kept, def);
+	}
+	return kept;
+}
+
+/*
+ * The api_key of the user mapping for userid, else for PUBLIC, else none (GetUserMapping
+ * would error). Only the key: mappings made before the validator refused other options
+ * (0.1.0) may still hold base_url, and a role may create its own mapping.
+ */
+static List *
+user_mapping_key(Oid userid, Oid serverid)
 {
 	Oid			candidates[2] = {userid, InvalidOid};
 	int			i;
@@ -193,21 +249,22 @@ user_mapping_options(Oid userid, Oid serverid)
 		if (!isnull)
 			options = untransformRelOptions(datum);
 		ReleaseSysCache(tuple);
-		return options;
+		return list_filter_names(options, true);
 	}
 	return NIL;
 }
 
 /*
  * Options of a scan, later ones overriding earlier ones as Multicorn merges them:
- * server, then table, then user mapping. The result holds each name once.
+ * server, then table, then the user mapping's api_key. The result holds each name once.
+ * Server-only options come from the server alone, whatever an older table holds.
  */
 List *
 llm_scan_options(ForeignTable *table, ForeignServer *server, Oid userid)
 {
 	List	   *all = list_concat(list_concat(list_copy(server->options),
-											  table->options),
-								  user_mapping_options(userid, server->serverid));
+											  list_filter_names(table->options, false)),
+								  user_mapping_key(userid, server->serverid));
 	List	   *merged = NIL;
 	ListCell   *cell;
 

@@ -43,6 +43,7 @@ typedef struct LlmQual
 
 /* options.c */
 extern List *llm_scan_options(ForeignTable *table, ForeignServer *server, Oid userid);
+extern bool llm_is_server_only_option(const char *name);
 extern Bitmapset *llm_prompt_attnos(Oid relid);
 
 /* quals.c */
@@ -77,6 +78,10 @@ typedef enum LlmQualRole
 
 /* GUC pg_llm.join_batch_size: values per batched call of a join; < 2 disables batching. */
 extern int	pg_llm_join_batch_size;
+
+/* GUCs pg_llm.max_prompts_per_statement / max_cost_per_statement: 0 = no limit. */
+extern int	pg_llm_max_prompts_per_statement;
+extern double pg_llm_max_cost_per_statement;
 
 /* privileges.c */
 extern void llm_check_scan_privileges(Oid relid, Oid serverid, Oid userid, Bitmapset *needed);

@@ -122,7 +122,7 @@ def test_needed_columns(echo):
     assert needed == "content,needed"
 
 
-def test_options_merge_server_then_table_then_user_mapping(echo):
+def test_options_merge_server_then_table_then_the_mappings_key(echo):
     echo.execute("ALTER SERVER echo OPTIONS (ADD level 'server', only_server 's')")
     echo.execute("ALTER FOREIGN TABLE echo_t OPTIONS (ADD level 'table', only_table 't')")
     (options,) = echo.execute("SELECT options FROM echo_t WHERE content = 'o'").fetchone()
@@ -130,12 +130,14 @@ def test_options_merge_server_then_table_then_user_mapping(echo):
     opts = json.loads(options)
     assert (opts["level"], opts["only_server"], opts["only_table"]) == ("table", "s", "t")
     assert "wrapper" not in opts
-    echo.execute("CREATE USER MAPPING FOR PUBLIC SERVER echo OPTIONS (level 'mapping', api_key 'k')")
+    # a user mapping carries only the key (docs/security.md, point 1)
+    echo.execute("CREATE USER MAPPING FOR PUBLIC SERVER echo OPTIONS (api_key 'k')")
     opts = json.loads(echo.execute("SELECT options FROM echo_t WHERE content = 'o'").fetchone()[0])
-    assert (opts["level"], opts["api_key"]) == ("mapping", "k")
-    echo.execute("CREATE USER MAPPING FOR CURRENT_USER SERVER echo OPTIONS (level 'mine')")
+    assert (opts["level"], opts["api_key"]) == ("table", "k")
+    # the role's own mapping, even without a key, wins over PUBLIC's
+    echo.execute("CREATE USER MAPPING FOR CURRENT_USER SERVER echo")
     opts = json.loads(echo.execute("SELECT options FROM echo_t WHERE content = 'o'").fetchone()[0])
-    assert opts["level"] == "mine" and "api_key" not in opts
+    assert opts["level"] == "table" and "api_key" not in opts
 
 
 def test_explain_shows_pushed_quals(echo):

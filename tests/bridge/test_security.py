@@ -27,25 +27,45 @@ def alice(echo):
     echo.execute(f"DROP ROLE {ALICE}")
 
 
-def test_no_usage_on_the_engine_server_is_denied(alice):
-    alice.execute(f"SET ROLE {ALICE}")
-    with pytest.raises(psycopg.errors.InsufficientPrivilege) as err:
-        alice.execute("SELECT * FROM echo_t WHERE content = 'x'")
-    assert "foreign server echo" in str(err.value)
-    assert f"GRANT USAGE ON FOREIGN SERVER echo TO {ALICE}" in err.value.diag.message_hint
-    alice.execute("RESET ROLE")
-    alice.execute(f"GRANT USAGE ON FOREIGN SERVER echo TO {ALICE}")
+def test_the_scanning_role_needs_select_not_usage(alice):
+    # SELECT on a model is what lets a role ask it; USAGE on the engine is for its owner
     alice.execute(f"SET ROLE {ALICE}")
     assert alice.execute("SELECT content FROM echo_t WHERE content = 'x'").fetchall() == [("x",)]
 
 
-def test_explain_checks_usage_too(alice):
+def test_a_table_whose_owner_lost_usage_on_the_engine_is_refused(alice):
+    bob = f"bob_{uuid.uuid4().hex[:8]}"
+    alice.execute(f"CREATE ROLE {bob}")
+    try:
+        alice.execute(f"GRANT USAGE ON FOREIGN SERVER echo TO {bob}")
+        alice.execute(f"GRANT CREATE ON SCHEMA public TO {bob}")
+        alice.execute(f"SET ROLE {bob}")
+        alice.execute("CREATE FOREIGN TABLE bob_t (content text, answer text) SERVER echo")
+        alice.execute(f"GRANT SELECT ON bob_t TO {ALICE}")
+        alice.execute(f"SET ROLE {ALICE}")
+        assert alice.execute("SELECT content FROM bob_t WHERE content = 'b'").fetchall() == [("b",)]
+        alice.execute("RESET ROLE")
+        alice.execute(f"REVOKE USAGE ON FOREIGN SERVER echo FROM {bob}")
+        alice.execute(f"SET ROLE {ALICE}")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as err:
+            alice.execute("SELECT * FROM bob_t WHERE content = 'x'")
+        assert "foreign server echo" in str(err.value)
+        assert f"GRANT USAGE ON FOREIGN SERVER echo TO {bob}" in err.value.diag.message_hint
+    finally:
+        alice.execute("RESET ROLE")
+        alice.execute(f"DROP OWNED BY {bob}")
+        alice.execute(f"DROP ROLE {bob}")
+
+
+def test_explain_checks_select_too(alice):
+    alice.execute(f"REVOKE SELECT ON echo_t FROM {ALICE}")
     alice.execute(f"SET ROLE {ALICE}")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         alice.execute("EXPLAIN SELECT * FROM echo_t WHERE content = 'x'")
 
 
 def test_plan_prepared_before_set_role_is_checked_again(alice):
+    alice.execute(f"REVOKE SELECT ON echo_t FROM {ALICE}")
     alice.execute("SET plan_cache_mode = force_generic_plan")
     alice.execute("PREPARE p(text) AS SELECT content FROM echo_t WHERE content = $1")
     assert alice.execute("EXECUTE p('a')").fetchall() == [("a",)]

@@ -70,13 +70,17 @@ def test_errors_seen_by_another_role_never_contain_the_key(db, analyst, fake):
     assert wrong not in everything and API_KEY not in everything  # ...scrubbed
 
 
-def test_role_without_usage_on_the_engine_cannot_call_the_model(db, analyst, fake):
+def test_a_model_user_needs_no_usage_and_cannot_aim_the_engine(db, analyst, fake):
     role, conn, _ = analyst
     db.execute(f"REVOKE USAGE ON FOREIGN SERVER openai_compat FROM {role}")
+    db.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
+    # SELECT on the model is enough to ask it...
+    assert conn.execute("SELECT answer FROM ft_sql WHERE content = 'hi'").fetchone() == ("echo:hi",)
+    # ...but without USAGE the role cannot point a table of its own at the engine
     with pytest.raises(psycopg.Error) as err:
-        conn.execute("SELECT answer FROM ft_sql WHERE content = 'hi'")
+        conn.execute("CREATE FOREIGN TABLE mine (content text, answer text) SERVER openai_compat")
     assert err.value.sqlstate == "42501"
-    assert fake.chat_requests() == []
+    assert len(fake.chat_requests()) == 1
 
 
 def test_key_never_reaches_the_server_log(db, fake, pg_cluster):

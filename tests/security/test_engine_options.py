@@ -1,0 +1,54 @@
+"""Point 1 of issue 9: connection options belong to the engine (its foreign server) alone.
+
+A foreign table or a user mapping that names one is refused by the validator with HV00D and a
+hint; a user mapping carries only the key. Run as an ordinary role that may use the engine.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from security.conftest import error_of
+
+SERVER_ONLY = ["base_url 'http://127.0.0.1:9/v1'", "provider 'local'",
+               "wrapper 'pg_llm.fdw.ModelTable'", "organization 'org-x'", "project 'p'",
+               "headers 'X-A: b'", "price_input '0'", "price_training '1'"]
+
+
+@pytest.fixture
+def user(engine, login):
+    """A role with USAGE on the engine and a schema of its own: the most a model user gets."""
+    return login("GRANT USAGE ON FOREIGN SERVER eng TO {role}",
+                 "CREATE SCHEMA {role}_s AUTHORIZATION {role}")
+
+
+@pytest.mark.parametrize("option", SERVER_ONLY)
+def test_validator_refuses_connection_options_on_a_table(user, option):
+    role, conn = user
+    err = error_of(conn, f"CREATE FOREIGN TABLE {role}_s.t (content text, answer text) "
+                         f"SERVER eng OPTIONS ({option})")
+    assert err.sqlstate == "HV00D", str(err)
+    assert "only valid on a server" in err.diag.message_primary
+    assert "llm_create_engine" in err.diag.message_hint
+
+
+@pytest.mark.parametrize("option", SERVER_ONLY + ["timeout '1'", "max_retries '0'",
+                                                  "prompt_template 'x'"])
+def test_user_mapping_takes_only_the_key(user, option):
+    role, conn = user
+    err = error_of(conn, f"CREATE USER MAPPING FOR CURRENT_USER SERVER eng OPTIONS ({option})")
+    assert err.sqlstate == "HV00D", str(err)
+    assert "api_key" in err.diag.message_hint
+    conn.execute("CREATE USER MAPPING FOR CURRENT_USER SERVER eng OPTIONS (api_key 'sk-mine')")
+    err = error_of(conn, f"ALTER USER MAPPING FOR CURRENT_USER SERVER eng OPTIONS (ADD {option})")
+    assert err.sqlstate == "HV00D", str(err)
+
+
+def test_alter_foreign_table_cannot_add_a_connection_option(db, engine):
+    err = error_of(db, "ALTER FOREIGN TABLE m OPTIONS (ADD base_url 'http://127.0.0.1:9/v1')")
+    assert err.sqlstate == "HV00D"  # not even the superuser: the table is the wrong place
+
+
+def test_call_tuning_is_allowed_on_the_table(db, engine):
+    db.execute("ALTER FOREIGN TABLE m OPTIONS (ADD timeout '5', ADD max_retries '0')")
+    assert db.execute("SELECT answer FROM m WHERE content = 'hi'").fetchone() == ("echo:hi",)
