@@ -7,7 +7,8 @@ VENV ?= .venv
 PG_LLM_PYTHON_PATH ?= /usr/local/lib/pg_llm/python
 export PG_CONFIG PG_LLM_PYTHON_PATH
 
-.PHONY: all install system ext backend-python venv test test-slow demo eval-shared bench clean
+.PHONY: all install system ext backend-python venv test test-slow demo eval-shared bench clean \
+	multicorn2 multicorn2-if-available
 
 all: install
 
@@ -30,7 +31,16 @@ $(VENV)/.stamp: pyproject.toml
 	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[serve,plot,test]'
 	touch $@
 
-test: install
+# Multicorn2 (docs/multicorn.md): model tables on `FOREIGN DATA WRAPPER multicorn` too.
+# `make test` builds it from the shared tarball when that is there; its tests skip otherwise.
+MULTICORN2_SRC ?= ../shared/vendor/multicorn2-3.2.tar.gz
+multicorn2: system backend-python
+	@scripts/build-multicorn2.sh $(MULTICORN2_SRC)
+
+multicorn2-if-available: system backend-python
+	@MULTICORN2_SRC=$(MULTICORN2_SRC) scripts/build-multicorn2.sh --if-available
+
+test: install multicorn2-if-available
 	scripts/run-tests.sh -m "not slow" $(PYTEST_ARGS)
 
 test-slow: install

@@ -21,6 +21,8 @@ from pg_llm.multicorn import ForeignDataWrapper
 
 # Most prompts one scan may send: a cartesian product of ANY lists grows fast.
 MAX_PROMPTS_PER_SCAN = 10000
+# Multicorn2's row estimate for a scan lacking a prompt value (see get_rel_size).
+MISSING_PROMPT_ROWS = 50000
 
 
 def _json_option(options: dict, name: str, default):
@@ -73,13 +75,37 @@ class ModelTable(ForeignDataWrapper):
         self.settings = settings_from_options(options)
         self.features = Features(options)  # on_error, cache, audit (pg_llm.model_features)
 
-    # -- planning hints (Multicorn API) ------------------------------------------------
+    # -- planning hints (Multicorn API; pg_llm's C bridge plans on its own, ext/paths.c) --
+    # Multicorn2 costs a path as _startup_cost + rows * width.
+    _startup_cost = 1
+
     def get_rel_size(self, quals, columns):
-        # Every prompt costs an HTTP round trip: tell the planner each row is expensive.
-        return (1, 1000)
+        """Rows: the prompts the constant quals ask for, width 1 to keep costs small.
+
+        Without a value for every prompt column the plain scan cannot run: the large row
+        count makes the planner take the parameterized path of a join instead, yet keeps
+        the cost under jit_above_cost, because a generic plan's `content = $1` is not shown
+        to this method and still runs (the value arrives at execution).
+        """
+        allowed = self._allowed_values(quals)
+        if any(c not in allowed for c in self.prompt_columns):
+            return (MISSING_PROMPT_ROWS, 1)
+        total = 1
+        for values in allowed.values():
+            total *= len(values)
+        return (max(1, min(total, MAX_PROMPTS_PER_SCAN)), 1)
+
+    def get_path_keys(self):
+        """A join that gives every prompt column a value: one prompt per outer row."""
+        return [(tuple(self.prompt_columns), 1)]
 
     # -- execution ---------------------------------------------------------------------
     def execute(self, quals, columns, sortkeys=None, **kwargs):
+        if multicorn_scan.called_by_multicorn():  # no plpy there, and its own error protocol
+            return multicorn_scan.rows(self._execute, quals, columns)
+        return self._execute(quals, columns)
+
+    def _execute(self, quals, columns):
         allowed = self._allowed_values(quals)
         missing = [c for c in self.prompt_columns if c not in allowed]
         if missing:

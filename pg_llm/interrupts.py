@@ -6,7 +6,8 @@ blocking in a sleep or a socket read never reaches. Code that waits calls
 ``SELECT llm._check_interrupts()`` (about 2 µs), which raises ``plpy.SPIError``
 (QueryCanceled, SQLSTATE 57014) when the statement must end. Never swallow that error.
 
-Outside a backend, or under a real Multicorn without plpy, it does nothing.
+Under a real Multicorn2 scan there is no PL/Python call to run it in: it reads
+PostgreSQL's cancel flags instead (pg_llm.multicorn_scan). Outside a backend it does nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ def _plpy():
 def check_for_interrupts() -> None:
     """Raise plpy.SPIError (57014) if the statement was cancelled or timed out."""
     global _plan
+    from pg_llm import multicorn_scan
+
+    if multicorn_scan.active():
+        multicorn_scan.check_for_interrupts()
+        return
     plpy = _plpy()
     if plpy is None:
         return

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pg_llm needs (PostgreSQL 15 server + headers, plpython3u,
-# pg_cron). Skips the package manager entirely when everything is already there.
+# pg_cron, and the compiler and Python headers Multicorn2's build needs). Skips the package
+# manager entirely when everything is already there.
 set -euo pipefail
 PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-plpython3-15 postgresql-15-cron
-          python3-pip make gcc)
+          python3-pip make gcc python3-dev python3-setuptools build-essential)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
