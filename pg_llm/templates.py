@@ -20,6 +20,7 @@ OPTION_COLUMNS = {
     "seed": "integer",
     "stop": "text",
     "version": "integer",
+    "on_error": "text",  # 'null': a failed request gives a row with error (pg_llm.row_errors)
 }
 USAGE_COLUMNS = {
     "model_id": "text",
@@ -27,6 +28,9 @@ USAGE_COLUMNS = {
     "completion_tokens": "integer",
     "latency_ms": "double precision",
     "finish_reason": "text",
+    "error": "text",          # why the answer is NULL (on_error = 'null')
+    "cached": "boolean",      # answered from llm.cache (pg_llm.answer_cache)
+    "request_id": "bigint",   # its llm.requests row (model option audit)
 }
 RESERVED_COLUMNS = frozenset(OPTION_COLUMNS) | frozenset(USAGE_COLUMNS)
 

@@ -19,6 +19,7 @@ from pg_llm.catalog import models as catalog
 from pg_llm.engines import (CALL_OPTIONS, PROVIDERS, check_base_url, check_provider,
                             parse_call_option)
 from pg_llm.engines.client import EngineSettings, backend_interrupt_checker, list_models
+from pg_llm.model_features import FEATURE_OPTIONS, parse_feature_option
 from pg_llm.errors import (DuplicateObject, InsufficientPrivilege, InvalidParameter, LlmError,
                            UndefinedObject)
 from pg_llm.templates import check_identifier
@@ -95,11 +96,13 @@ def _parse_options(options) -> dict:
     if not isinstance(parsed, dict):
         raise InvalidParameter("options must be a JSON object",
                                hint="""e.g. options => '{"concurrency": 4, "timeout": 30}'""")
-    unknown = sorted(set(parsed) - set(CALL_OPTIONS))
+    unknown = sorted(set(parsed) - set(CALL_OPTIONS) - set(FEATURE_OPTIONS))
     if unknown:
         raise InvalidParameter(f"unknown engine option {unknown[0]!r}",
-                               hint="engine options are " + ", ".join(CALL_OPTIONS))
-    return {k: parse_call_option(k, v) for k, v in parsed.items()}
+                               hint="engine options are " + ", ".join((*CALL_OPTIONS, *FEATURE_OPTIONS)))
+    # feature options (cache, audit, on_error) on an engine are defaults for its models
+    return {k: parse_feature_option(k, v) if k in FEATURE_OPTIONS else parse_call_option(k, v)
+            for k, v in parsed.items()}
 
 
 def check_role(plpy, role) -> str | None:

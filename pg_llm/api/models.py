@@ -10,8 +10,9 @@ from pg_llm.catalog import models as catalog
 from pg_llm.engines import CALL_OPTIONS, parse_call_option
 from pg_llm.errors import DuplicateObject, InvalidParameter, UndefinedObject
 from pg_llm.engines.options import REQUEST_OPTIONS, check_request_option
+from pg_llm.model_features import FEATURE_OPTIONS, parse_feature_option
 
-OPTIONS_HINT = ("model options are " + ", ".join((*REQUEST_OPTIONS, *CALL_OPTIONS))
+OPTIONS_HINT = ("model options are " + ", ".join((*REQUEST_OPTIONS, *CALL_OPTIONS, *FEATURE_OPTIONS))
                 + """, e.g. options => '{"max_tokens": 256, "temperature": 0}'""")
 
 
@@ -30,6 +31,8 @@ def _parse_model_options(options) -> dict:
             checked[key] = check_request_option(key, value)
         elif key in CALL_OPTIONS:
             checked[key] = parse_call_option(key, value)
+        elif key in FEATURE_OPTIONS:
+            checked[key] = parse_feature_option(key, value)
         else:
             raise InvalidParameter(f"unknown model option {key!r}", hint=OPTIONS_HINT)
     return checked

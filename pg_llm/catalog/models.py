@@ -12,11 +12,12 @@ import json
 
 from pg_llm import templates
 from pg_llm.engines import CALL_OPTIONS
+from pg_llm.model_features import FEATURE_OPTIONS
 
 # Table options this module owns (others a user adds by hand are left alone).
 MANAGED_TABLE_OPTIONS = ("model", "engine", "prompt_template", "system_prompt", "predict",
                          "prompt_columns", "active_version", "versions", "defaults",
-                         *CALL_OPTIONS)
+                         *CALL_OPTIONS, *FEATURE_OPTIONS)
 REQUEST_DEFAULT_KEYS = ("max_tokens", "temperature", "top_p", "seed", "stop")
 
 
@@ -223,7 +224,7 @@ def desired_table_options(plpy, model: dict) -> dict:
         "versions": json.dumps({str(v): mid for v, mid in versions.items()}),
         "defaults": json.dumps({k: v for k, v in stored.items() if k in REQUEST_DEFAULT_KEYS}),
     }
-    for name in CALL_OPTIONS:
+    for name in (*CALL_OPTIONS, *FEATURE_OPTIONS):
         if name in stored:
             options[name] = str(stored[name])
     return options

@@ -23,8 +23,9 @@ def test_model_is_a_foreign_table_whose_columns_are_the_template_variables(db, f
     assert columns_of(db, "ft_sql") == [
         ("content", "text"), ("answer", "text"), ("max_tokens", "integer"),
         ("temperature", "double precision"), ("top_p", "double precision"), ("seed", "integer"),
-        ("stop", "text"), ("version", "integer"), ("model_id", "text"), ("prompt_tokens", "integer"),
-        ("completion_tokens", "integer"), ("latency_ms", "double precision"), ("finish_reason", "text")]
+        ("stop", "text"), ("version", "integer"), ("on_error", "text"), ("model_id", "text"), ("prompt_tokens", "integer"),
+        ("completion_tokens", "integer"), ("latency_ms", "double precision"), ("finish_reason", "text"),
+        ("error", "text"), ("cached", "boolean"), ("request_id", "bigint")]
     assert db.execute("SELECT name, engine, base_model, prompt_template, predict, active_version "
                       "FROM llm.models").fetchall() == [
         ("ft_sql", "openai_compat", BASE_MODEL, "{{content}}", "answer", 1)]
