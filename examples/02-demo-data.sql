@@ -5,6 +5,9 @@
 \if :{?n_eval} \else \set n_eval 60 \endif
 \if :{?seed} \else \set seed 42 \endif
 
+-- The generator is the tutorial's own function (not the extension's): create it here.
+\ir demo-data-function.sql
+
 SELECT * FROM llm_generate_demo_data('demo_data', 'demo_eval',
     n_train => :n_generate, n_eval => :n_eval, seed => :seed);
 

@@ -5,12 +5,17 @@ prose 0%, one that answers another question's SQL is succinct but
 not correct, and every example is executable (its setup builds a database the gold runs on).
 """
 
+from pathlib import Path
+
 from pg_llm.demo.generator import SYSTEM_PROMPT
 
 DATA = "SELECT id, content, gold_sql, setup_sql FROM demo_eval"
+# The generator is the tutorial's function, not the extension's.
+DEMO_DATA_FUNCTION = Path(__file__).resolve().parents[2] / "examples" / "demo-data-function.sql"
 
 
 def test_perfect_prose_and_shuffled_models_on_the_demo_split(eval_db, scripted):
+    eval_db.execute(DEMO_DATA_FUNCTION.read_text())
     eval_db.execute("SELECT llm_generate_demo_data(n_train => 10, n_eval => 30)")
     eval_db.execute("SELECT llm_create_model('perfect', engine => 'fake', model_name => "
                     "'tuned-model', prompt_template => '{{content}}', system_prompt => %s)",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import re
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -16,6 +17,7 @@ from pg_llm.demo.schemas import EVAL_SCHEMAS, TRAIN_SCHEMAS
 from pg_llm.demo.questions import KINDS
 
 N_TRAIN, N_EVAL = 400, 60
+DEMO_DATA_FUNCTION = Path(__file__).resolve().parents[2] / "examples" / "demo-data-function.sql"
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +144,13 @@ def test_order_by_limit_has_no_ties(db, splits):
 
 
 # --- the SQL function, through a real client --------------------------------------------
+
+@pytest.fixture
+def db(db):
+    """llm_generate_demo_data is the tutorial's function, not the extension's."""
+    db.execute(DEMO_DATA_FUNCTION.read_text())
+    return db
+
 
 def test_llm_generate_demo_data_creates_both_tables(db, splits):
     summary = db.execute("SELECT table_name, row_count FROM llm_generate_demo_data()").fetchall()
