@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 
-from pg_llm import answering, row_errors, templates
+from pg_llm import answering, multicorn_scan, row_errors, templates
 from pg_llm.engines import settings_from_options
 from pg_llm.engines.client import ChatRequest
 from pg_llm.engines.options import REQUEST_OPTIONS, as_int, check_request_option
