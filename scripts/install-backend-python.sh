@@ -20,4 +20,7 @@ $SUDO rm -rf "$TARGET/pg_llm"
 $SUDO cp -r "$ROOT/pg_llm" "$TARGET/pg_llm"
 $SUDO find "$TARGET/pg_llm" -name __pycache__ -prune -exec rm -rf {} +
 $SUDO rm -rf "$TARGET/pg_llm/serve"   # the heavy engine never runs inside the backend
+# Backends (the postgres OS user) cannot write __pycache__ here: without these, every new
+# connection compiled pg_llm's modules again before its first query.
+$SUDO "$PY" -m compileall -q "$TARGET/pg_llm" >/dev/null
 $SUDO chmod -R a+rX "$TARGET"

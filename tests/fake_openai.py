@@ -10,11 +10,15 @@ so tests can check a full round trip through PostgreSQL.
         fake.delay = 0.2    # seconds before each answer
         fake.fail(503, times=2)  # the next two chat requests get HTTP 503
         fake.hang(model="m1")    # chat requests for m1 wait until release() or stop()
+        fake.abandoned      # chat requests whose client hung up before the answer was sent
+        fake.connections_open, fake.connections_opened  # TCP connections from clients
 """
 
 from __future__ import annotations
 
 import json
+import select
+import socket
 import threading
 import time
 import uuid
@@ -59,6 +63,9 @@ class FakeOpenAI:
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.abandoned = 0
+        self.connections_open = 0
+        self.connections_opened = 0
         self._failures: list[_Failure] = []
         self._hang_models: set[str | None] = set()
         self._released = threading.Event()
@@ -139,13 +146,31 @@ class FakeOpenAI:
                 return failure
         return None
 
-    def _wait_before_answer(self, model: str | None) -> None:
+    def _wait_before_answer(self, model: str | None, client: socket.socket) -> bool:
+        """Hold the answer back (hang, delay); False when the client hung up meanwhile."""
         if None in self._hang_models or model in self._hang_models:
             while not (self._released.is_set() or self._stopping.is_set()):
-                self._released.wait(0.05)
+                if _hung_up(client, 0.05):
+                    return False
         delay = self.model_delays.get(model, self.delay)
-        if delay:
-            self._stopping.wait(delay)
+        deadline = time.monotonic() + delay
+        while delay and not self._stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            if _hung_up(client, min(left, 0.05)):
+                return False
+        return True
+
+
+def _hung_up(client: socket.socket, wait: float) -> bool:
+    """Whether the client closed its side (a pipelined next request does not count)."""
+    if not select.select([client], [], [], wait)[0]:
+        return False
+    try:
+        return client.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 def _count_tokens(text: str) -> int:
@@ -160,6 +185,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:  # keep test output clean
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        with self.fake._lock:
+            self.fake.connections_open += 1
+            self.fake.connections_opened += 1
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.fake._lock:
+                self.fake.connections_open -= 1
 
     def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
         data = json.dumps(payload).encode()
@@ -232,7 +270,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _chat(self, body: dict) -> None:
         fake = self.fake
         model = body.get("model")
-        fake._wait_before_answer(model)
+        if not fake._wait_before_answer(model, self.connection):
+            with fake._lock:
+                fake.abandoned += 1
+            self.close_connection = True
+            return
         failure = fake._take_failure(model)
         if failure is not None:
             headers = {"retry-after-ms": str(failure.retry_after_ms)} if failure.retry_after_ms else {}

@@ -1,68 +1,386 @@
-"""The one HTTP client: every call to an engine goes through the official ``openai`` client.
+"""The one HTTP client of the engines: chat completions and model lists.
 
-- One cached ``openai.OpenAI`` per backend for each (base_url, key hash, timeout, retries),
-  because importing and building it costs far more than a loopback request.
-- Retries with exponential backoff on 429/5xx/connection errors come from the openai client
-  (``max_retries``); it honours ``retry-after``/``retry-after-ms``.
-- Requests run in worker threads, at most ``concurrency`` at a time, while the calling
-  (PostgreSQL) thread polls ``check_interrupts`` every ~50 ms: a sleeping socket read does not
-  see statement_timeout or pg_cancel_backend, but the poll does. Worker threads never touch
-  plpy; they are pooled daemons, so a hung request left behind by a cancel cannot block the
-  backend (the next scan takes other threads).
-- openai errors become LlmError subclasses whose text never contains the API key.
+- Scans use a thin HTTP/1.1 path (``pg_llm.engines.http``): importing the official openai
+  client cost ~0.5 s in every new backend, more than everything else a first query does.
+  It keeps what that client gave: retries with exponential backoff on 408/409/429/5xx and
+  connection errors, ``retry-after``/``retry-after-ms``, timeouts, typed errors.
+- One prompt (or ``concurrency`` 1) runs in the backend thread itself, polling
+  ``check_interrupts`` between 50 ms waits; more run in pooled worker threads
+  (``pg_llm.engines.workers``), at most ``concurrency`` at a time, while the backend thread
+  polls. A cancel aborts the requests in flight and no retry is sent after it.
+- Errors become LlmError subclasses whose text never contains the API key.
+- The fine-tuning calls (files, jobs) still use the official client: ``get_client`` and
+  ``translate_error`` (imported only when used).
 """
 
 from __future__ import annotations
 
-import hashlib
-import queue
+import json
+import os
 import re
-import signal
 import threading
 import time
-from dataclasses import dataclass
 
+from pg_llm.engines import http
+from pg_llm.engines.workers import run_in_workers
 from pg_llm.errors import (EngineAuthFailed, EngineRequestFailed, EngineUnavailable, LlmError,
                            UndefinedObject)
 
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_CONCURRENCY = 8
-POLL_INTERVAL_S = 0.05
+POLL_INTERVAL_S = http.POLL_S
 # The openai client insists on a key; local engines ignore it.
 NO_KEY_PLACEHOLDER = "no-key"
+# Backoff as the openai client: 0.5 s doubling up to 8 s, minus up to 25% jitter;
+# a server's retry-after of at most 60 s wins.
+INITIAL_RETRY_DELAY_S = 0.5
+MAX_RETRY_DELAY_S = 8.0
+MAX_RETRY_AFTER_S = 60.0
+RETRY_STATUSES = frozenset({408, 409, 429})
+
+__all__ = ["EngineSettings", "ChatRequest", "ChatResult", "chat_many", "list_models",
+           "run_in_workers", "scrub", "get_client", "translate_error",
+           "backend_interrupt_checker"]
 
 
-@dataclass(frozen=True)
 class EngineSettings:
-    """Where and how to call one engine (from server + user mapping options)."""
-    name: str
-    base_url: str
-    api_key: str | None = None
-    timeout: float = DEFAULT_TIMEOUT_S
-    max_retries: int = DEFAULT_MAX_RETRIES
-    concurrency: int = DEFAULT_CONCURRENCY
+    """Where and how to call one engine (from server + user mapping options). Immutable."""
+
+    __slots__ = ("name", "base_url", "api_key", "timeout", "max_retries", "concurrency",
+                 "_origin", "_headers")
+
+    def __init__(self, name: str, base_url: str, api_key: str | None = None,
+                 timeout: float = DEFAULT_TIMEOUT_S, max_retries: int = DEFAULT_MAX_RETRIES,
+                 concurrency: int = DEFAULT_CONCURRENCY):
+        for field, value in (("name", name), ("base_url", base_url), ("api_key", api_key),
+                             ("timeout", timeout), ("max_retries", max_retries),
+                             ("concurrency", concurrency), ("_origin", None), ("_headers", None)):
+            object.__setattr__(self, field, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("EngineSettings is immutable")
+
+    def _key(self) -> tuple:
+        return (self.name, self.base_url, self.api_key, self.timeout, self.max_retries,
+                self.concurrency)
+
+    def __eq__(self, other):
+        return isinstance(other, EngineSettings) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
 
     def __repr__(self) -> str:  # never show the key, even in a traceback
         return f"EngineSettings(name={self.name!r}, base_url={self.base_url!r})"
 
+    @property
+    def origin(self) -> http.Origin:
+        if self._origin is None:
+            object.__setattr__(self, "_origin", http.Origin(self.base_url))
+        return self._origin
 
-@dataclass(frozen=True)
+    @property
+    def headers(self) -> list:
+        if self._headers is None:
+            object.__setattr__(self, "_headers", [
+                ("Authorization", f"Bearer {self.api_key or NO_KEY_PLACEHOLDER}")])
+        return self._headers
+
+
 class ChatRequest:
-    model: str
-    messages: tuple  # ((role, content), ...) so identical requests hash equal
-    options: tuple = ()  # sorted ((name, value), ...) of max_tokens, temperature, ...
+    """One chat completion; hashable so that identical prompts are sent once."""
+
+    __slots__ = ("model", "messages", "options", "_hash")
+
+    def __init__(self, model: str, messages: tuple, options: tuple = ()):
+        self.model = model
+        self.messages = messages  # ((role, content), ...)
+        self.options = options    # sorted ((name, value), ...) of max_tokens, temperature, ...
+        self._hash = hash((model, messages, options))
+
+    def __eq__(self, other):
+        return (isinstance(other, ChatRequest) and self.model == other.model
+                and self.messages == other.messages and self.options == other.options)
+
+    def __hash__(self):
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"ChatRequest(model={self.model!r}, messages={self.messages!r}, options={self.options!r})"
+
+    def body(self) -> bytes:
+        payload = {"model": self.model,
+                   "messages": [{"role": role, "content": content}
+                                for role, content in self.messages]}
+        for name, value in self.options:
+            payload[name] = list(value) if isinstance(value, tuple) else value
+        return json.dumps(payload).encode()
 
 
-@dataclass
 class ChatResult:
-    text: str | None
-    model_id: str | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    latency_ms: float
-    finish_reason: str | None = None
+    __slots__ = ("text", "model_id", "prompt_tokens", "completion_tokens", "latency_ms",
+                 "finish_reason")
 
+    def __init__(self, text, model_id, prompt_tokens, completion_tokens, latency_ms,
+                 finish_reason=None):
+        self.text = text
+        self.model_id = model_id
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+        self.latency_ms = latency_ms
+        self.finish_reason = finish_reason
+
+    def __repr__(self) -> str:
+        return f"ChatResult(text={self.text!r}, model_id={self.model_id!r})"
+
+
+def backend_interrupt_checker():
+    """pg_llm.interrupts.check_for_interrupts inside a backend; None elsewhere (unit tests)."""
+    try:
+        from pg_llm.interrupts import check_for_interrupts
+    except ImportError:
+        return None
+    return check_for_interrupts
+
+
+def _no_interrupts() -> None:
+    return None
+
+
+# -- the thin path: chat completions and model lists ------------------------------------------
+
+def chat_many(settings: EngineSettings, requests: list, check_interrupts=None, *,
+              errors_as_results: bool = False) -> list:
+    """Send chat completions concurrently (bounded); results in request order.
+
+    With ``errors_as_results`` a request that fails (after its retries) gives its LlmError
+    in place of a ChatResult instead of failing the others (on_error = 'null').
+    """
+    check_interrupts = check_interrupts or _no_interrupts
+    if min(settings.concurrency, len(requests)) <= 1:
+        # No thread hand-off: the backend thread sends, and polls interrupts while it waits.
+        return [_chat_or_error(settings, r, check_interrupts, None, errors_as_results)
+                for r in requests]
+    scope = http.Scope()
+
+    def one(request: ChatRequest):
+        return lambda: _chat_or_error(settings, request, scope.check, scope, errors_as_results)
+
+    return run_in_workers([one(r) for r in requests], settings.concurrency, check_interrupts,
+                          on_cancel=scope.cancel)
+
+
+def _chat_or_error(settings, request, poll, scope, errors_as_results: bool):
+    if not errors_as_results:
+        return _chat_once(settings, request, poll, scope)
+    try:
+        return _chat_once(settings, request, poll, scope)
+    except LlmError as exc:
+        return exc
+
+
+def _chat_once(settings: EngineSettings, request: ChatRequest, poll, scope) -> ChatResult:
+    started = time.perf_counter()
+    answer = _call(settings, "POST", "/chat/completions", request.body(), request.model,
+                   poll, scope)
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    try:
+        choices = answer.get("choices") or []
+        choice = choices[0] if choices else None
+        usage = answer.get("usage") or None
+        message = (choice.get("message") or {}) if choice is not None else {}
+        return ChatResult(
+            text=message.get("content") if choice is not None else None,
+            model_id=answer.get("model") or request.model,
+            prompt_tokens=usage.get("prompt_tokens") if usage else None,
+            completion_tokens=usage.get("completion_tokens") if usage else None,
+            latency_ms=latency_ms,
+            finish_reason=choice.get("finish_reason") if choice is not None else None,
+        )
+    except (AttributeError, TypeError, IndexError):
+        raise _unexpected_answer(settings, "the chat completion has an unexpected shape") from None
+
+
+def list_models(settings: EngineSettings, check_interrupts=None) -> list[str]:
+    """GET /models: the ids the engine serves (used to verify a new engine)."""
+    answer = _call(settings, "GET", "/models", b"", None, check_interrupts or _no_interrupts, None)
+    try:
+        return [m["id"] for m in answer.get("data") or []]
+    except (AttributeError, TypeError, KeyError):
+        raise _unexpected_answer(settings, "the model list has an unexpected shape") from None
+
+
+def _call(settings: EngineSettings, method: str, path: str, body: bytes, model: str | None,
+          poll, scope) -> dict:
+    """One API call with the openai client's retry policy; the decoded JSON answer."""
+    headers = settings.headers
+    if body:
+        headers = headers + [("Content-Type", "application/json")]
+    retries = 0
+    while True:
+        try:
+            response = http.pool.request(
+                settings.origin, method, path, headers, body, timeout=settings.timeout,
+                connect_timeout=min(5.0, settings.timeout), poll=poll, scope=scope)
+        except http.TransportError as exc:
+            if isinstance(exc, http.InvalidRequest) or retries >= settings.max_retries:
+                raise _transport_error(exc, settings) from None
+            delay = _backoff(retries, None)
+        else:
+            if 200 <= response.status < 300:
+                try:
+                    answer = json.loads(response.body)
+                except ValueError:
+                    answer = None
+                if not isinstance(answer, dict):
+                    raise _unexpected_answer(settings, "the answer is not a JSON object")
+                return answer
+            if retries >= settings.max_retries or not _should_retry(response):
+                raise status_error(response.status, response.body, settings, model)
+            delay = _backoff(retries, response.headers)
+        retries += 1
+        _sleep(delay, poll)
+
+
+def _should_retry(response: http.Response) -> bool:
+    verdict = response.headers.get("x-should-retry")
+    if verdict in ("true", "false"):
+        return verdict == "true"
+    return response.status in RETRY_STATUSES or response.status >= 500
+
+
+def _backoff(retries: int, headers: dict | None) -> float:
+    if headers:
+        try:
+            if "retry-after-ms" in headers:
+                wait = float(headers["retry-after-ms"]) / 1000.0
+            elif "retry-after" in headers:
+                wait = _retry_after_seconds(headers["retry-after"])
+            else:
+                wait = None
+        except ValueError:
+            wait = None
+        if wait is not None and 0 < wait <= MAX_RETRY_AFTER_S:
+            return wait
+    jitter = 1.0 - 0.25 * (os.urandom(1)[0] / 255.0)
+    return min(INITIAL_RETRY_DELAY_S * 2.0 ** retries, MAX_RETRY_DELAY_S) * jitter
+
+
+def _retry_after_seconds(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        from email.utils import parsedate_to_datetime  # an HTTP date: rare, import on use
+
+        when = parsedate_to_datetime(value)
+        if when is None:
+            raise ValueError(value) from None
+        return when.timestamp() - time.time()
+
+
+def _sleep(seconds: float, poll) -> None:
+    """Backoff that a cancel ends within POLL_INTERVAL_S, so no retry follows a cancel."""
+    deadline = time.monotonic() + seconds
+    while True:
+        poll()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, POLL_INTERVAL_S))
+
+
+def _where(settings: EngineSettings) -> str:
+    return f'engine "{settings.name}" at {settings.base_url}'
+
+
+def _unexpected_answer(settings: EngineSettings, detail: str) -> LlmError:
+    return EngineRequestFailed(f"{_where(settings)} sent an unexpected answer", detail=detail,
+                               hint="check that base_url points at an OpenAI-compatible API")
+
+
+def _transport_error(exc: http.TransportError, settings: EngineSettings) -> LlmError:
+    where, engine = _where(settings), settings.name
+    detail = scrub(str(exc), settings.api_key)
+    if isinstance(exc, http.RequestTimeout):
+        return _timeout_error(settings, detail)
+    if isinstance(exc, http.InvalidRequest):
+        return EngineRequestFailed(f"{where}: the request cannot be sent", detail=detail,
+                                   hint=f"set a valid key with SELECT llm_set_api_key('{engine}', '<key>')")
+    return _connection_error(settings, detail)
+
+
+def _timeout_error(settings: EngineSettings, detail) -> LlmError:
+    engine = settings.name
+    return EngineUnavailable(
+        f"{_where(settings)} did not answer within {settings.timeout:g} s",
+        detail=detail,
+        hint=f"raise the timeout with ALTER SERVER {engine} OPTIONS (ADD timeout '120'), "
+             "or check that the engine is running (`pg-llm serve` for a local engine)")
+
+
+def _connection_error(settings: EngineSettings, detail) -> LlmError:
+    engine = settings.name
+    return EngineUnavailable(
+        f"cannot connect to {_where(settings)}",
+        detail=detail,
+        hint=f"check the base_url of engine \"{engine}\" (ALTER SERVER {engine} OPTIONS "
+             "(SET base_url '...')) or start the local engine with `pg-llm serve`")
+
+
+def _status_message(status: int, body) -> str:
+    """The provider's own error message (as the openai client shows it)."""
+    if isinstance(body, (bytes, bytearray)):
+        text = body.decode("utf-8", "replace").strip()
+        try:
+            body = json.loads(text) if text else None
+        except ValueError:
+            body = text
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+        if isinstance(inner, str):
+            return inner
+    if body in (None, ""):
+        return f"Error code: {status}"
+    return f"Error code: {status} - {str(body)[:1000]}"
+
+
+def status_error(status: int, body, settings: EngineSettings, model: str | None) -> LlmError:
+    """An HTTP error status (after retries) as the LlmError a user can act on (key scrubbed)."""
+    where, engine = _where(settings), settings.name
+    detail = scrub(_status_message(status, body), settings.api_key)
+    if status in (401, 403):
+        return EngineAuthFailed(
+            f"{where} rejected the API key (HTTP {status})",
+            detail=detail,
+            hint=f"set a valid key with SELECT llm_set_api_key('{engine}', '<key>')")
+    if status == 404:
+        what = f'model "{model}"' if model else "the endpoint"
+        return UndefinedObject(
+            f"{where} does not serve {what}",
+            detail=detail,
+            hint="check the model_name given to llm_create_model and the versions in "
+                 "llm.model_versions; GET <base_url>/models lists what the engine serves")
+    if status == 429:
+        return EngineUnavailable(
+            f"{where} kept rate limiting the request after {settings.max_retries} retries",
+            detail=detail,
+            hint=f"lower the concurrency (ALTER SERVER {engine} OPTIONS (ADD concurrency '2')) "
+                 "or raise max_retries")
+    if status >= 500:
+        return EngineUnavailable(
+            f"{where} failed with HTTP {status} after {settings.max_retries} retries",
+            detail=detail,
+            hint="check the engine's own log; the request was retried with backoff")
+    return EngineRequestFailed(
+        f"{where} refused the request (HTTP {status})",
+        detail=detail,
+        hint="check the option values (max_tokens, temperature, top_p, stop) and the model")
+
+
+# -- the official client, for the fine-tuning API -------------------------------------------
 
 _clients: dict[tuple, object] = {}
 _clients_lock = threading.Lock()
@@ -70,6 +388,8 @@ _clients_lock = threading.Lock()
 
 def get_client(settings: EngineSettings):
     """The cached openai client for these settings (one per backend and key)."""
+    import hashlib
+
     key_hash = hashlib.sha256((settings.api_key or "").encode()).hexdigest()
     cache_key = (settings.base_url, key_hash, settings.timeout, settings.max_retries)
     with _clients_lock:
@@ -85,177 +405,6 @@ def get_client(settings: EngineSettings):
             )
             _clients[cache_key] = client
         return client
-
-
-def _no_interrupts() -> None:
-    return None
-
-
-def backend_interrupt_checker():
-    """pg_llm.interrupts.check_for_interrupts inside a backend; None elsewhere (unit tests)."""
-    try:
-        from pg_llm.interrupts import check_for_interrupts
-    except ImportError:
-        return None
-    return check_for_interrupts
-
-
-class _PooledThread:
-    """A daemon thread kept per backend between scans: starting threads per query costs
-    more than the loopback request itself. It runs one scan's worker loop at a time."""
-
-    def __init__(self):
-        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
-        self.retired = False
-        self.thread = threading.Thread(target=self._run, name="pg_llm-request", daemon=True)
-
-    def _run(self) -> None:
-        while not self.retired:
-            self.inbox.get()(self)
-
-    def release(self) -> None:
-        """Back to the idle list. Called by the job itself before it reports completion:
-        once the scan returns, the backend holds the GIL until its next Python call."""
-        with _pool_lock:
-            if len(_idle) >= MAX_IDLE_THREADS:
-                self.retired = True
-            else:
-                _idle.append(self)
-
-
-MAX_IDLE_THREADS = 64
-_idle: list[_PooledThread] = []
-_pool_lock = threading.Lock()
-
-
-def _idle_threads(count: int) -> list[_PooledThread]:
-    """``count`` threads that are free now. A thread still busy with a cancelled scan's hung
-    request is not free, so a cancel never delays the next query."""
-    with _pool_lock:
-        taken = [_idle.pop() for _ in range(min(count, len(_idle)))]
-    fresh = [_PooledThread() for _ in range(count - len(taken))]
-    if fresh:
-        # Threads start with every signal blocked (they inherit the mask), so PostgreSQL's
-        # handlers (statement_timeout's SIGALRM, cancel's SIGINT) always run in the backend thread.
-        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-        try:
-            for pooled in fresh:
-                pooled.thread.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
-    return taken + fresh
-
-
-def run_in_workers(tasks: list, concurrency: int, check_interrupts=None) -> list:
-    """Run callables in at most ``concurrency`` pooled threads; return results in order.
-
-    The calling thread only waits and polls ``check_interrupts`` (which raises on a cancel).
-    The first task error stops the hand-out of further tasks and is re-raised here.
-    """
-    check_interrupts = check_interrupts or _no_interrupts
-    if not tasks:
-        return []
-    results: list = [None] * len(tasks)
-    state = {"next": 0, "remaining": len(tasks), "error": None}
-    lock = threading.Lock()
-    finished = threading.Event()
-    stop = threading.Event()
-
-    def worker(pooled: _PooledThread) -> None:
-        try:
-            while not stop.is_set():
-                with lock:
-                    index = state["next"]
-                    if index >= len(tasks):
-                        return
-                    state["next"] = index + 1
-                try:
-                    results[index] = tasks[index]()
-                except BaseException as exc:  # handed to the calling thread, which re-raises it
-                    with lock:
-                        if state["error"] is None:
-                            state["error"] = exc
-                    stop.set()
-                    return
-                with lock:
-                    state["remaining"] -= 1
-        finally:
-            pooled.release()
-            with lock:
-                if state["remaining"] == 0 or state["error"] is not None:
-                    finished.set()
-
-    for thread in _idle_threads(max(1, min(concurrency, len(tasks)))):
-        thread.inbox.put(worker)
-    try:
-        while not finished.wait(POLL_INTERVAL_S):
-            check_interrupts()
-    except BaseException:
-        stop.set()  # a cancel: leave in-flight requests to their timeout, start no more
-        raise
-    if state["error"] is not None:
-        raise state["error"]
-    return results
-
-
-def chat_many(settings: EngineSettings, requests: list[ChatRequest], check_interrupts=None,
-              *, errors_as_results: bool = False) -> list[ChatResult]:
-    """Send chat completions concurrently (bounded); results in request order.
-
-    errors_as_results (per-row errors, pg_llm.row_errors): a request that fails after its
-    retries gives its LlmError as its result instead of stopping the others.
-    """
-    client = get_client(settings)
-
-    def one(request: ChatRequest):
-        if errors_as_results:
-            return lambda: _chat_or_error(client, settings, request)
-        return lambda: _chat_once(client, settings, request)
-
-    return run_in_workers([one(r) for r in requests], settings.concurrency, check_interrupts)
-
-
-def _chat_or_error(client, settings: EngineSettings, request: ChatRequest):
-    try:
-        return _chat_once(client, settings, request)
-    except LlmError as exc:
-        return exc
-
-
-def _chat_once(client, settings: EngineSettings, request: ChatRequest) -> ChatResult:
-    started = time.perf_counter()
-    try:
-        response = client.chat.completions.create(
-            model=request.model,
-            messages=[{"role": role, "content": content} for role, content in request.messages],
-            **{k: list(v) if isinstance(v, tuple) else v for k, v in request.options},
-        )
-    except Exception as exc:
-        raise translate_error(exc, settings, request.model) from None
-    latency_ms = (time.perf_counter() - started) * 1000.0
-    choice = response.choices[0] if response.choices else None
-    usage = response.usage
-    return ChatResult(
-        text=choice.message.content if choice is not None else None,
-        model_id=response.model or request.model,
-        prompt_tokens=usage.prompt_tokens if usage else None,
-        completion_tokens=usage.completion_tokens if usage else None,
-        latency_ms=latency_ms,
-        finish_reason=choice.finish_reason if choice is not None else None,
-    )
-
-
-def list_models(settings: EngineSettings, check_interrupts=None) -> list[str]:
-    """GET /models: the ids the engine serves (used to verify a new engine)."""
-    client = get_client(settings)
-
-    def fetch():
-        try:
-            return [m.id for m in client.models.list()]
-        except Exception as exc:
-            raise translate_error(exc, settings, None) from None
-
-    return run_in_workers([fetch], 1, check_interrupts)[0]
 
 
 _SECRET_LIKE = re.compile(r"(sk-|Bearer\s+)[A-Za-z0-9*_.\-]{4,}")
@@ -282,59 +431,21 @@ def _body_message(exc) -> str:
 
 
 def translate_error(exc: BaseException, settings: EngineSettings, model: str | None) -> LlmError:
-    """Map an openai exception to the LlmError a user can act on (key scrubbed)."""
+    """Map an openai exception (fine-tuning calls) to the same LlmError as the thin path."""
     import openai
 
     if isinstance(exc, LlmError):
         return exc
-    engine = settings.name
-    where = f'engine "{engine}" at {settings.base_url}'
     detail = scrub(_body_message(exc), settings.api_key)
     if isinstance(exc, openai.APITimeoutError):
-        return EngineUnavailable(
-            f"{where} did not answer within {settings.timeout:g} s",
-            detail=detail,
-            hint=f"raise the timeout with ALTER SERVER {engine} OPTIONS (ADD timeout '120'), "
-                 "or check that the engine is running (`pg-llm serve` for a local engine)")
+        return _timeout_error(settings, detail)
     if isinstance(exc, openai.APIConnectionError):
-        return EngineUnavailable(
-            f"cannot connect to {where}",
-            detail=detail,
-            hint=f"check the base_url of engine \"{engine}\" (ALTER SERVER {engine} OPTIONS "
-                 "(SET base_url '...')) or start the local engine with `pg-llm serve`")
-    if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
-        status = getattr(exc, "status_code", None)
-        return EngineAuthFailed(
-            f"{where} rejected the API key (HTTP {status})",
-            detail=detail,
-            hint=f"set a valid key with SELECT llm_set_api_key('{engine}', '<key>')")
-    if isinstance(exc, openai.NotFoundError):
-        what = f'model "{model}"' if model else "the endpoint"
-        return UndefinedObject(
-            f"{where} does not serve {what}",
-            detail=detail,
-            hint="check the model_name given to llm_create_model and the versions in "
-                 "llm.model_versions; GET <base_url>/models lists what the engine serves")
-    if isinstance(exc, openai.RateLimitError):
-        return EngineUnavailable(
-            f"{where} kept rate limiting the request after {settings.max_retries} retries",
-            detail=detail,
-            hint=f"lower the concurrency (ALTER SERVER {engine} OPTIONS (ADD concurrency '2')) "
-                 "or raise max_retries")
-    if isinstance(exc, openai.InternalServerError):
-        return EngineUnavailable(
-            f"{where} failed with HTTP {exc.status_code} after {settings.max_retries} retries",
-            detail=detail,
-            hint="check the engine's own log; the request was retried with backoff")
+        return _connection_error(settings, detail)
     if isinstance(exc, openai.APIStatusError):
-        return EngineRequestFailed(
-            f"{where} refused the request (HTTP {exc.status_code})",
-            detail=detail,
-            hint="check the option values (max_tokens, temperature, top_p, stop) and the model")
+        return status_error(exc.status_code, getattr(exc, "body", None), settings, model)
     if isinstance(exc, openai.APIError):
-        return EngineRequestFailed(f"{where} sent an unexpected answer", detail=detail,
-                                   hint="check that base_url points at an OpenAI-compatible API")
+        return _unexpected_answer(settings, detail)
     return EngineRequestFailed(
-        f"calling {where} failed: {type(exc).__name__}",
+        f"calling {_where(settings)} failed: {type(exc).__name__}",
         detail=scrub(str(exc), settings.api_key),
         hint="this is unexpected; please report it with the detail above")

@@ -1,0 +1,434 @@
+"""HTTP/1.1 to an engine: keep-alive connections, a bounded pool per backend, and waits in
+short slices so that a cancel ends a request in flight at once.
+
+Why not the openai client on the scan path: importing it costs ~0.5 s in every new backend
+(measured, docs/performance.md), and no thread can abort its request in flight. This module
+needs only the standard library and h11 (httpx's own HTTP/1.1 parser, already installed).
+
+- ``Pool.request`` sends one request and returns the whole response. Every wait (connect,
+  TLS handshake, send, receive) is a ``select`` of at most ``POLL_S``, then ``poll()``: the
+  caller's cancel check (``plpy`` interrupts in the backend thread, a flag in a worker).
+- ``Scope.cancel()`` (from any thread) shuts the scope's sockets down: the engine sees the
+  request end, and the waiting thread wakes up at once.
+- Idle connections are reused (LIFO) and at most ``MAX_IDLE_PER_ORIGIN`` are kept per
+  origin; the rest are closed. A backend's sockets close when it exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import errno
+import os
+import select
+import socket
+import threading
+import time
+
+import h11
+
+POLL_S = 0.05
+MAX_IDLE_PER_ORIGIN = 16
+USER_AGENT = "pg_llm"
+
+
+class TransportError(Exception):
+    """The request did not get a complete HTTP response."""
+
+
+class ConnectError(TransportError):
+    """No connection could be made (refused, unreachable, DNS, TLS handshake)."""
+
+
+class RequestTimeout(TransportError):
+    """No complete response within the request's timeout."""
+
+
+class ProtocolError(TransportError):
+    """The connection broke or the peer did not speak HTTP/1.1."""
+    got_bytes = True  # whether any response byte had arrived
+
+
+class Cancelled(BaseException):
+    """The request's scope was cancelled (the scan ended). A BaseException: nothing on the
+    way up may retry it or turn it into an engine error."""
+
+
+class Response:
+    __slots__ = ("status", "headers", "body")
+
+    def __init__(self, status: int, headers: dict, body: bytes):
+        self.status = status
+        self.headers = headers  # lower-case names
+        self.body = body
+
+
+class Scope:
+    """The requests of one scan: ``cancel()`` stops all of them, from any thread."""
+
+    def __init__(self):
+        self.cancelled = False
+        self._live: set = set()
+        self._lock = threading.Lock()
+
+    def check(self) -> None:
+        if self.cancelled:
+            raise Cancelled()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            live = list(self._live)
+        for connection in live:
+            connection.abort()
+
+    def _enter(self, connection) -> None:
+        with self._lock:
+            if self.cancelled:
+                raise Cancelled()
+            self._live.add(connection)
+
+    def _leave(self, connection) -> None:
+        with self._lock:
+            self._live.discard(connection)
+
+
+def _no_poll() -> None:
+    return None
+
+
+class _Deadline:
+    def __init__(self, seconds: float, poll):
+        self.at = time.monotonic() + seconds
+        self.poll = poll or _no_poll
+
+    def wait(self, sock, *, write: bool = False, what: str = "response") -> None:
+        """Until ``sock`` is ready, polling between slices; RequestTimeout at the deadline."""
+        while True:
+            self.poll()
+            left = self.at - time.monotonic()
+            if left <= 0:
+                raise RequestTimeout(f"no {what} in time")
+            try:
+                if write:
+                    ready = select.select([], [sock], [sock], min(left, POLL_S))[1:]
+                else:
+                    ready = select.select([sock], [], [sock], min(left, POLL_S))[::2]
+            except (ValueError, OSError):  # closed under us by an abort
+                self.poll()
+                raise ProtocolError("connection closed") from None
+            if ready[0] or ready[1]:
+                return
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection (non-blocking socket, h11 state machine)."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.state = h11.Connection(our_role=h11.CLIENT)
+        self.aborted = False
+
+    def abort(self) -> None:
+        """Any thread: end the request in flight (the owner closes the socket)."""
+        self.aborted = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def stale(self) -> bool:
+        """An idle connection the server closed (or sent something on) is not reusable."""
+        try:
+            readable = select.select([self.sock], [], [], 0)[0]
+        except (ValueError, OSError):
+            return True
+        return bool(readable) or self.state.our_state is not h11.IDLE
+
+    def exchange(self, method: str, target: str, headers: list, body: bytes,
+                 deadline: _Deadline) -> tuple[Response, bool]:
+        """Send one request, read its response; also say whether any response byte came
+        (a reused connection that failed before that may be retried at once)."""
+        state = self.state
+        try:
+            data = state.send(h11.Request(method=method, target=target, headers=headers))
+        except h11.LocalProtocolError:  # its text may quote a header: the key
+            raise InvalidRequest("a request header holds characters HTTP does not allow "
+                                 "(check the API key)") from None
+        if body:
+            data += state.send(h11.Data(data=body))
+        data += state.send(h11.EndOfMessage())
+        self._send_all(data, deadline)
+        got_bytes = False
+        status, response_headers, chunks = 0, {}, []
+        try:
+            while True:
+                event = state.next_event()
+                if event is h11.NEED_DATA:
+                    chunk = self._receive(deadline)
+                    got_bytes = got_bytes or bool(chunk)
+                    state.receive_data(chunk)
+                    continue
+                if isinstance(event, h11.Response):
+                    status = event.status_code
+                    response_headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                                        for k, v in event.headers}
+                elif isinstance(event, h11.Data):
+                    chunks.append(bytes(event.data))
+                elif isinstance(event, h11.EndOfMessage):
+                    return Response(status, response_headers, b"".join(chunks)), True
+                elif isinstance(event, h11.ConnectionClosed):
+                    raise ProtocolError("the server closed the connection")
+                # InformationalResponse (100 Continue): keep reading
+        except h11.RemoteProtocolError as exc:
+            error = ProtocolError(f"invalid HTTP response: {exc}")
+            error.got_bytes = got_bytes
+            raise error from None
+        except ProtocolError as exc:
+            exc.got_bytes = got_bytes
+            raise
+
+    def reusable(self) -> bool:
+        if self.aborted or self.state.our_state is not h11.DONE \
+                or self.state.their_state is not h11.DONE:
+            return False
+        self.state.start_next_cycle()
+        return True
+
+    def _send_all(self, data: bytes, deadline: _Deadline) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                sent = self.sock.send(view)
+            except (BlockingIOError, _WantWrite):
+                deadline.wait(self.sock, write=True, what="request sent")
+                continue
+            except _WantRead:
+                deadline.wait(self.sock)
+                continue
+            except OSError as exc:
+                deadline.poll()
+                raise _Unsent(str(exc)) from None
+            view = view[sent:]
+
+    def _receive(self, deadline: _Deadline) -> bytes:
+        while True:
+            pending = getattr(self.sock, "pending", None)
+            if not (pending and pending()):  # TLS may hold decrypted bytes select cannot see
+                deadline.wait(self.sock)
+            try:
+                return self.sock.recv(65536)
+            except (BlockingIOError, _WantRead):
+                continue
+            except _WantWrite:
+                deadline.wait(self.sock, write=True)
+                continue
+            except OSError as exc:
+                deadline.poll()
+                raise ProtocolError(str(exc)) from None
+
+
+class _Unsent(ProtocolError):
+    """Sending failed: on a reused connection the server had closed it (safe to resend)."""
+    got_bytes = False
+
+
+class InvalidRequest(TransportError):
+    """The request cannot be sent as given."""
+
+
+class _NeverRaised(Exception):
+    pass
+
+
+# ssl's "try again" errors; set when the first TLS context is built, so that plain-http
+# backends never import ssl (~10 ms).
+_WantRead = _WantWrite = _NeverRaised
+
+
+class Origin:
+    """scheme://host:port plus the base path of an engine's base_url."""
+
+    __slots__ = ("scheme", "host", "port", "base_path", "host_header")
+
+    def __init__(self, base_url: str):
+        scheme, _, rest = base_url.partition("://")
+        scheme = scheme.lower()
+        if scheme not in ("http", "https") or not rest:
+            raise ValueError(f"not an http(s) URL: {base_url!r}")
+        authority, slash, path = rest.partition("/")
+        authority = authority.rpartition("@")[2]  # never send userinfo as a host
+        default_port = 443 if scheme == "https" else 80
+        if authority.startswith("["):  # [IPv6]:port
+            host, _, port_text = authority[1:].partition("]")
+            port_text = port_text.lstrip(":")
+        else:
+            host, _, port_text = authority.partition(":")
+        self.scheme = scheme
+        self.host = host
+        self.port = int(port_text) if port_text else default_port
+        self.base_path = ("/" + path).rstrip("/") if slash else ""
+        host_text = f"[{host}]" if ":" in host else host
+        self.host_header = host_text if self.port == default_port else f"{host_text}:{self.port}"
+
+    @property
+    def key(self) -> tuple:
+        return (self.scheme, self.host, self.port)
+
+
+_ssl_context = None
+
+
+def ssl_context():
+    """One verifying TLS context per backend (built on first https use: ~20 ms)."""
+    global _ssl_context, _WantRead, _WantWrite
+    if _ssl_context is None:
+        import ssl
+
+        _WantRead, _WantWrite = ssl.SSLWantReadError, ssl.SSLWantWriteError
+        try:
+            import certifi  # the CA bundle the openai client used, when installed
+
+            _ssl_context = ssl.create_default_context(cafile=certifi.where())
+        except ImportError:
+            _ssl_context = ssl.create_default_context()
+    return _ssl_context
+
+
+def _connect(origin: Origin, deadline: _Deadline, connect_timeout: float) -> Connection:
+    connect_deadline = _Deadline(min(connect_timeout, deadline.at - time.monotonic()),
+                                 deadline.poll)
+    try:
+        infos = socket.getaddrinfo(origin.host, origin.port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ConnectError(f"cannot resolve {origin.host}: {exc}") from None
+    last_error: Exception | None = None
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            code = sock.connect_ex(address)
+            if code in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
+                connect_deadline.wait(sock, write=True, what="connection")
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                raise ConnectError(f"connect to {origin.host}:{origin.port}: {os.strerror(code)}")
+            if origin.scheme == "https":
+                sock = _tls_handshake(sock, origin.host, connect_deadline)
+            return Connection(sock)
+        except (ConnectError, OSError) as exc:
+            sock.close()
+            last_error = exc if isinstance(exc, ConnectError) else ConnectError(str(exc))
+        except BaseException:
+            sock.close()
+            raise
+    raise last_error or ConnectError(f"no address for {origin.host}")
+
+
+def _tls_handshake(sock: socket.socket, host: str, deadline: _Deadline):
+    tls = ssl_context().wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
+    while True:
+        try:
+            tls.do_handshake()
+            return tls
+        except _WantRead:
+            deadline.wait(tls, what="TLS handshake")
+        except _WantWrite:
+            deadline.wait(tls, write=True, what="TLS handshake")
+        except OSError as exc:
+            raise ConnectError(f"TLS handshake with {host}: {exc}") from None
+
+
+class Pool:
+    """The backend's connections, by origin. Thread-safe."""
+
+    def __init__(self, max_idle_per_origin: int = MAX_IDLE_PER_ORIGIN):
+        self.max_idle = max_idle_per_origin
+        self._idle: dict[tuple, list[Connection]] = {}
+        self._lock = threading.Lock()
+        self.opened = 0  # connections made in this process (for tests and benchmarks)
+
+    def idle_count(self) -> int:
+        with self._lock:
+            return sum(len(v) for v in self._idle.values())
+
+    def _take(self, origin: Origin) -> Connection | None:
+        while True:
+            with self._lock:
+                idle = self._idle.get(origin.key)
+                connection = idle.pop() if idle else None
+            if connection is None or not connection.stale():
+                return connection
+            connection.close()
+
+    def _give_back(self, origin: Origin, connection: Connection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(origin.key, [])
+            if len(idle) < self.max_idle:
+                idle.append(connection)
+                return
+        connection.close()
+
+    def request(self, origin: Origin, method: str, path: str, headers: list, body: bytes, *,
+                timeout: float, connect_timeout: float = 5.0, poll=None,
+                scope: Scope | None = None) -> Response:
+        """One request on a pooled connection. Raises TransportError subclasses, Cancelled,
+        or whatever ``poll`` raises; the connection is closed unless it can be reused."""
+        deadline = _Deadline(timeout, poll)
+        all_headers = [("Host", origin.host_header), ("User-Agent", USER_AGENT),
+                       ("Accept", "application/json")]
+        all_headers += headers
+        if body:
+            all_headers.append(("Content-Length", str(len(body))))
+        target = origin.base_path + path
+        while True:
+            connection = self._take(origin)
+            reused = connection is not None
+            if connection is None:
+                connection = _connect(origin, deadline, connect_timeout)
+                with self._lock:
+                    self.opened += 1
+            if scope is not None:
+                try:
+                    scope._enter(connection)
+                except BaseException:
+                    connection.close()
+                    raise
+            keep = False
+            try:
+                response, _ = connection.exchange(method, target, all_headers, body, deadline)
+                keep = connection.reusable()
+                return response
+            except ProtocolError as exc:
+                if scope is not None and scope.cancelled:
+                    raise Cancelled() from None
+                # the server closed an idle keep-alive connection before reading our request
+                if reused and (isinstance(exc, _Unsent) or not getattr(exc, "got_bytes", True)):
+                    continue
+                raise
+            finally:
+                if scope is not None:
+                    scope._leave(connection)
+                if keep:
+                    self._give_back(origin, connection)
+                else:
+                    connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                connection.close()
+
+
+pool = Pool()
+# The kernel closes a backend's sockets when it exits anyway; this closes them cleanly where
+# the interpreter does finalize (tests, scripts).
+atexit.register(pool.close)
