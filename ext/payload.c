@@ -8,8 +8,10 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
@@ -84,6 +86,16 @@ llm_payload_static_part(Relation rel, List *options, Oid userid, Bitmapset *need
 		append_json_string(&buf, NameStr(TupleDescAttr(desc, i - 1)->attname));
 	}
 	appendStringInfoChar(&buf, ']');
+
+	/*
+	 * Spending guards, only when set: Python sums the scans of one statement, which the
+	 * local transaction id and the statement's start time identify.
+	 */
+	if (pg_llm_max_prompts_per_statement > 0 || pg_llm_max_cost_per_statement > 0)
+		appendStringInfo(&buf, ", \"limits\": {\"max_prompts\": %d, \"max_cost\": %.10g, "
+						 "\"statement\": \"%u:" INT64_FORMAT "\"}",
+						 pg_llm_max_prompts_per_statement, pg_llm_max_cost_per_statement,
+						 MyProc->lxid, (int64) GetCurrentStatementStartTimestamp());
 	return buf.data;
 }
 

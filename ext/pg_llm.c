@@ -22,6 +22,8 @@ PG_MODULE_MAGIC;
 
 char	   *pg_llm_python_path = NULL;
 int			pg_llm_join_batch_size = 1000;
+int			pg_llm_max_prompts_per_statement = 0;
+double		pg_llm_max_cost_per_statement = 0.0;
 
 void		_PG_init(void);
 
@@ -45,6 +47,23 @@ _PG_init(void)
 							PGC_USERSET,
 							0,
 							NULL, NULL, NULL);
+	/* USERSET on purpose: set per role, per database or with SET LOCAL (pg_llm.spending). */
+	DefineCustomIntVariable("pg_llm.max_prompts_per_statement",
+							"Most prompts one statement may send to models; 0 means no limit.",
+							"A scan that would pass it fails with SQLSTATE 53400 before sending anything. Answers from the cache do not count.",
+							&pg_llm_max_prompts_per_statement,
+							0, 0, INT_MAX,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomRealVariable("pg_llm.max_cost_per_statement",
+							 "Most estimated USD one statement may spend on models; 0 means no limit.",
+							 "Estimated from the engine's prices, the prompts' length and max_tokens before anything is sent.",
+							 &pg_llm_max_cost_per_statement,
+							 0.0, 0.0, 1.0e9,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_llm");
 	llm_install_message_hook();
 }
