@@ -1,0 +1,32 @@
+"""llm_alter_model(name, options): change a model's options after it was created, e.g.
+turn the answer cache or the audit trail on. Options merge into llm.models.options (a JSON
+null removes one) and reach the foreign table through pg_llm.catalog.models."""
+
+from __future__ import annotations
+
+import json
+
+from pg_llm.api.engines import require_catalog_write
+from pg_llm.api.models import OPTIONS_HINT, _parse_model_options, require_model
+from pg_llm.catalog import models as catalog
+from pg_llm.errors import InvalidParameter
+
+
+def alter_model(plpy, name, options):
+    model = require_model(plpy, name)
+    require_catalog_write(plpy, "llm.models")
+    try:
+        changes = json.loads(options) if isinstance(options, str) else dict(options or {})
+    except (TypeError, ValueError):
+        raise InvalidParameter("options must be a JSON object", hint=OPTIONS_HINT) from None
+    if not isinstance(changes, dict):
+        raise InvalidParameter("options must be a JSON object", hint=OPTIONS_HINT)
+    stored = model["options"]
+    merged = dict(json.loads(stored) if isinstance(stored, str) else (stored or {}))
+    for key in [k for k, v in changes.items() if v is None]:
+        merged.pop(key, None)
+    merged.update(_parse_model_options({k: v for k, v in changes.items() if v is not None}))
+    plpy.execute(plpy.prepare("UPDATE llm.models SET options = $2::jsonb WHERE name = $1",
+                              ["text", "text"]), [name, json.dumps(merged)])
+    catalog.sync_table_options(plpy, name)
+    return json.dumps(merged)
