@@ -87,7 +87,8 @@ def build(version: str, from_version: str | None) -> str:
         first = '\\echo Use "CREATE EXTENSION pg_llm" to load this file. \\quit\n'
     else:
         if not (SQL / "released" / f"pg_llm--{from_version}.sql").exists():
-            sys.exit(f"no released version {from_version} (sql/released/pg_llm--{from_version}.sql)")
+            sys.exit(f"no released version {from_version} "
+                     f"(sql/released/pg_llm--{from_version}.sql)")
         first = '\\echo Use "ALTER EXTENSION pg_llm UPDATE" to load this file. \\quit\n'
     parts = [first, f"-- pg_llm {version}, built by sql/build.py from sql/; do not edit.\n",
              (SQL / "head.sql").read_text()]
