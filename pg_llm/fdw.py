@@ -73,6 +73,8 @@ class ModelTable(ForeignDataWrapper):
         self.defaults = {name: check_request_option(name, value)
                          for name, value in _json_option(options, "defaults", {}).items()}
         self.settings = settings_from_options(options)
+        # Multicorn2 tables made by llm_create_model keep SQLSTATEs through this column
+        self.relays_errors = multicorn_scan.ERROR_COLUMN in columns
         self.features = Features(options)  # on_error, cache, audit (pg_llm.model_features)
 
     # -- planning hints (Multicorn API; pg_llm's C bridge plans on its own, ext/paths.c) --
@@ -102,7 +104,8 @@ class ModelTable(ForeignDataWrapper):
     # -- execution ---------------------------------------------------------------------
     def execute(self, quals, columns, sortkeys=None, **kwargs):
         if multicorn_scan.called_by_multicorn():  # no plpy there, and its own error protocol
-            return multicorn_scan.rows(self._execute, quals, columns)
+            return multicorn_scan.rows(self._execute, quals, columns,
+                                       relay_errors=self.relays_errors)
         return self._execute(quals, columns)
 
     def _execute(self, quals, columns):

@@ -9,17 +9,24 @@ Multicorn2 calls Python straight from its C callbacks, outside any PL/Python cal
   Python for the same reason. A scan that sees one hands back a row of NULLs, which the
   local re-check of its WHERE clause drops, and PostgreSQL's next CHECK_FOR_INTERRUPTS ends
   the statement with its own error (57014 for statement_timeout and pg_cancel_backend).
-- Errors follow Multicorn's protocol (``_is_multicorn_exception``): message, detail and hint
-  reach the client; Multicorn has no way to pass an SQLSTATE (the client sees XX000).
+- Errors: Multicorn2 reports a Python exception with message, detail and hint but no
+  SQLSTATE (``_is_multicorn_exception``; the client sees XX000). So a table made by
+  llm_create_model on a Multicorn2 engine has a column ``multicorn_error`` of the domain
+  ``llm.multicorn_error``, whose input check raises the error it is given: the scan hands
+  back one row carrying its LlmError there, PostgreSQL converts it and raises the error
+  with its own SQLSTATE, message, detail and hint, while no Python runs (sql/idempotent/
+  040-multicorn.sql). Tables without that column get Multicorn2's XX000 errors.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 
 from pg_llm.errors import LlmError
 from pg_llm.multicorn import REAL_MULTICORN
 
+ERROR_COLUMN = "multicorn_error"  # of type llm.multicorn_error (see the module doc)
 _active = False  # True while a Multicorn2 scan runs ModelTable code
 _flags = None
 
@@ -68,35 +75,42 @@ def check_for_interrupts() -> None:
         raise Interrupted()
 
 
-def as_multicorn_error(exc: BaseException) -> MulticornError:
+def as_llm_error(exc: BaseException) -> LlmError:
     if isinstance(exc, LlmError):
-        return MulticornError(exc.message, exc.detail, exc.hint)
-    return MulticornError(f"pg_llm wrapper failed: {type(exc).__name__}: {exc}",
-                          hint="This is a bug in the wrapper class; the server log has the "
-                               "traceback.")
+        return exc
+    return LlmError(f"pg_llm wrapper failed: {type(exc).__name__}: {exc}", sqlstate="HV000",
+                    hint="This is a bug in the wrapper class; the server log has the traceback.")
 
 
-def rows(compute, quals, columns):
+def error_row(exc: LlmError) -> dict:
+    """The row whose conversion by PostgreSQL raises exc (the llm.multicorn_error domain)."""
+    return {ERROR_COLUMN: json.dumps({"sqlstate": exc.sqlstate, "message": exc.message,
+                                      "detail": exc.detail, "hint": exc.hint})}
+
+
+def rows(compute, quals, columns, *, relay_errors: bool):
     """Multicorn2's iterator over ``compute(quals, columns)``'s rows.
 
-    A generator: Multicorn2 runs it from its IterateForeignScan, where PostgreSQL checks
-    for interrupts between rows.
+    A generator: Multicorn2 runs it from its IterateForeignScan, so PostgreSQL runs between
+    the rows it yields. relay_errors: the table has the multicorn_error column.
     """
     global _active
-    interrupted = False
+    interrupted, error = False, None
     _active = True
     try:
         result = list(compute(quals, columns) or [])
     except Interrupted:
         interrupted = True
-    except MulticornError:
-        raise
     except Exception as exc:
-        raise as_multicorn_error(exc) from None
+        error = as_llm_error(exc)
     finally:
         _active = False
     if interrupted:
         yield {}  # all NULL: the WHERE re-check drops it, then CHECK_FOR_INTERRUPTS raises
         # PostgreSQL did not end the statement (interrupts held off): still stop the scan.
         raise MulticornError("canceling the model call: the statement was interrupted")
+    if error is not None:
+        if relay_errors:
+            yield error_row(error)  # PostgreSQL raises it while converting the row
+        raise MulticornError(error.message, error.detail, error.hint)
     yield from result

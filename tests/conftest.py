@@ -75,6 +75,24 @@ def dsn(db) -> str:
     return f"host={info.host} port={info.port} user=postgres dbname={info.dbname}"
 
 
+MULTICORN_MISSING = ("Multicorn2 is not installed for this PostgreSQL: build it with "
+                     "`make multicorn2 MULTICORN2_SRC=<tarball or tree>` (make test does when "
+                     "../shared/vendor/multicorn2-3.2.tar.gz is there); docs/multicorn.md")
+
+
+@pytest.fixture(params=["c", "multicorn"])
+def bridge(request, db) -> str:
+    """The foreign-data wrapper an engine is created on: pg_llm's C bridge ('pg_llm') or
+    Multicorn2 ('multicorn', skipped when it is not installed). Model-table tests that take
+    this fixture run once per bridge: both must behave the same (docs/multicorn.md)."""
+    if request.param == "c":
+        return "pg_llm"
+    if not db.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'multicorn'").fetchone():
+        pytest.skip(MULTICORN_MISSING)
+    db.execute("CREATE EXTENSION IF NOT EXISTS multicorn")
+    return "multicorn"
+
+
 def run_psql(dsn: str, sql: str, *, check: bool = True, env=None) -> subprocess.CompletedProcess:
     """Run SQL through the real psql client, the way a user types it."""
     return subprocess.run(

@@ -127,7 +127,7 @@ def require_engine(plpy, name) -> dict:
 
 def create_engine(plpy, name, provider="openai", base_url=None, api_key=None, verify=True,
                   price_input=None, price_output=None, price_training=None, options=None,
-                  role=None):
+                  role=None, bridge="pg_llm"):
     with statement_hidden_from_log(plpy, api_key):
         check_identifier(name, "engine name")
         require_catalog_write(plpy, "llm.engines")
@@ -140,16 +140,31 @@ def create_engine(plpy, name, provider="openai", base_url=None, api_key=None, ve
                   "price_training": _check_price("price_training", price_training) if price_training is not None else zero}
         server_options = _parse_options(options)
         role = check_role(plpy, role)
+        bridge = check_bridge(plpy, bridge)
         if catalog.get_engine(plpy, name) is not None or catalog.server_exists(plpy, name):
             raise DuplicateObject(f'engine "{name}" already exists',
                                   hint=f"drop it with SELECT llm_drop_engine('{name}') or pick another name")
         if verify:
             _verify_endpoint(name, base_url, api_key, server_options)
         catalog.create_engine(plpy, name=name, provider=provider, base_url=base_url,
-                              prices=prices, server_options=server_options)
+                              prices=prices, server_options=server_options, bridge=bridge)
         if api_key is not None:
             catalog.set_api_key(plpy, name, api_key, role)
     return name
+
+
+def check_bridge(plpy, bridge) -> str:
+    """pg_llm (the C bridge) or multicorn (Multicorn2, installed: docs/multicorn.md)."""
+    bridge = "pg_llm" if bridge is None else bridge
+    if bridge not in catalog.BRIDGES:
+        raise InvalidParameter(f"unknown bridge {bridge!r}",
+                               hint="use bridge => 'pg_llm' (the default) or 'multicorn'")
+    if bridge == "multicorn" and not plpy.execute(
+            "SELECT 1 FROM pg_catalog.pg_foreign_data_wrapper WHERE fdwname = 'multicorn'"):
+        raise UndefinedObject("foreign-data wrapper \"multicorn\" does not exist",
+                              hint="install Multicorn2 (make multicorn2, docs/multicorn.md), "
+                                   "then CREATE EXTENSION multicorn")
+    return bridge
 
 
 def _verify_endpoint(name, base_url, api_key, server_options) -> None:

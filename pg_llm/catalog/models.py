@@ -47,20 +47,38 @@ def server_exists(plpy, name: str) -> bool:
                       ["text"], [name]))
 
 
+# An engine's server: on pg_llm's own FDW, or on Multicorn2's running ModelTable
+# (docs/multicorn.md). `s` is pg_foreign_server, `w` its pg_foreign_data_wrapper.
+ENGINE_SERVER_SQL = ("(w.fdwname = 'pg_llm' OR (w.fdwname = 'multicorn' AND "
+                     "'wrapper=pg_llm.fdw.ModelTable' = ANY (s.srvoptions)))")
+BRIDGES = ("pg_llm", "multicorn")
+
+
 def pg_llm_server_exists(plpy, name: str) -> bool:
-    return bool(_rows(plpy, """
+    return bool(_rows(plpy, f"""
         SELECT 1 FROM pg_catalog.pg_foreign_server s
         JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
-        WHERE s.srvname = $1 AND w.fdwname = 'pg_llm'""", ["text"], [name]))
+        WHERE s.srvname = $1 AND {ENGINE_SERVER_SQL}""", ["text"], [name]))
+
+
+def engine_bridge(plpy, name: str) -> str | None:
+    """The foreign-data wrapper of the engine's server: 'pg_llm' or 'multicorn'."""
+    rows = _rows(plpy, """
+        SELECT w.fdwname FROM pg_catalog.pg_foreign_server s
+        JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+        WHERE s.srvname = $1""", ["text"], [name])
+    return rows[0]["fdwname"] if rows else None
 
 
 def create_engine(plpy, *, name: str, provider: str, base_url: str, prices: dict,
-                  server_options: dict) -> None:
+                  server_options: dict, bridge: str = "pg_llm") -> None:
     """CREATE SERVER (no secrets in its options: they are world-readable) + catalog row."""
     options = {"provider": provider, "base_url": base_url, **server_options}
     options.update({k: v for k, v in prices.items() if v is not None})
-    plpy.execute(f"CREATE SERVER {plpy.quote_ident(name)} FOREIGN DATA WRAPPER pg_llm "
-                 f"OPTIONS ({_options_clause(plpy, options)})")
+    if bridge == "multicorn":
+        options = {"wrapper": "pg_llm.fdw.ModelTable", **options}
+    plpy.execute(f"CREATE SERVER {plpy.quote_ident(name)} FOREIGN DATA WRAPPER "
+                 f"{plpy.quote_ident(bridge)} OPTIONS ({_options_clause(plpy, options)})")
     _rows(plpy, """
         INSERT INTO llm.engines (name, provider, base_url, price_input, price_output,
                                  price_training, options)
@@ -142,14 +160,14 @@ def live_versions(plpy, model: str) -> dict[int, str]:
 
 def find_model_table(plpy, model: str) -> str | None:
     """The model's foreign table (schema-qualified, quoted), found by its `model` option."""
-    rows = _rows(plpy, """
+    rows = _rows(plpy, f"""
         SELECT format('%I.%I', n.nspname, c.relname) AS table_name
         FROM pg_catalog.pg_foreign_table ft
         JOIN pg_catalog.pg_class c ON c.oid = ft.ftrelid
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
         JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
-        WHERE w.fdwname = 'pg_llm' AND ('model=' || $1) = ANY (ft.ftoptions)""", ["text"], [model])
+        WHERE {ENGINE_SERVER_SQL} AND ('model=' || $1) = ANY (ft.ftoptions)""", ["text"], [model])
     return rows[0]["table_name"] if rows else None
 
 
@@ -177,6 +195,8 @@ def create_model(plpy, *, name: str, engine: str, model_name: str, prompt_templa
     columns = [f"{plpy.quote_ident(c)} text" for c in prompt_columns]
     columns.append(f"{plpy.quote_ident(predict)} text")
     columns += [f"{c} {t}" for c, t in {**templates.OPTION_COLUMNS, **templates.USAGE_COLUMNS}.items()]
+    if engine_bridge(plpy, engine) == "multicorn":
+        columns.append("multicorn_error llm.multicorn_error")  # keeps SQLSTATEs: multicorn_scan
     # Created in the caller's current schema, like any CREATE TABLE without a schema.
     plpy.execute(f"CREATE FOREIGN TABLE {plpy.quote_ident(name)} ({', '.join(columns)}) "
                  f"SERVER {plpy.quote_ident(engine)} "

@@ -2,6 +2,8 @@
 -- wrappers over pg_llm.api.engines / pg_llm.api.models, which validate and then write the
 -- catalog through pg_llm.catalog.models.
 
+-- 0.2.0 added `bridge` (docs/multicorn.md): drop the 0.1.0 signature once.
+DROP FUNCTION IF EXISTS @extschema@.llm_create_engine(text, text, text, text, boolean, numeric, numeric, numeric, jsonb, name);
 CREATE OR REPLACE FUNCTION llm_create_engine(
     name text,
     provider text DEFAULT 'openai',
@@ -12,17 +14,18 @@ CREATE OR REPLACE FUNCTION llm_create_engine(
     price_output numeric DEFAULT NULL,
     price_training numeric DEFAULT NULL,
     options jsonb DEFAULT '{}',
-    role name DEFAULT NULL
+    role name DEFAULT NULL,
+    bridge text DEFAULT 'pg_llm'
 ) RETURNS text LANGUAGE plpython3u AS $$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
 from pg_llm.boot import run_api
 return run_api(plpy, "pg_llm.api.engines:create_engine", name, provider=provider,
                base_url=base_url, api_key=api_key, verify=verify, price_input=price_input,
                price_output=price_output, price_training=price_training, options=options,
-               role=role)
+               role=role, bridge=bridge)
 $$;
-COMMENT ON FUNCTION llm_create_engine(text, text, text, text, boolean, numeric, numeric, numeric, jsonb, name)
-    IS 'Create an engine (foreign server); the API key goes into a user mapping only';
+COMMENT ON FUNCTION llm_create_engine(text, text, text, text, boolean, numeric, numeric, numeric, jsonb, name, text)
+    IS 'Create an engine (foreign server on pg_llm, or on multicorn with bridge => ''multicorn''); the API key goes into a user mapping only';
 
 CREATE OR REPLACE FUNCTION llm_set_api_key(engine text, api_key text, role name DEFAULT NULL)
 RETURNS void LANGUAGE plpython3u AS $$

@@ -15,10 +15,11 @@ def fake():
 
 
 @pytest.fixture
-def ft_sql(db, fake):
-    """The README's model: engine openai_compat, model ft_sql with template {{content}}."""
-    db.execute("SELECT llm_create_engine('openai_compat', base_url => %s, api_key => %s)",
-               (fake.url, API_KEY))
+def ft_sql(db, fake, bridge):
+    """The README's model: engine openai_compat, model ft_sql with template {{content}}, on
+    each bridge (the C bridge, then Multicorn2)."""
+    db.execute("SELECT llm_create_engine('openai_compat', base_url => %s, api_key => %s, "
+               "bridge => %s)", (fake.url, API_KEY, bridge))
     db.execute("SELECT llm_create_model('ft_sql', engine => 'openai_compat', model_name => %s, "
                "prompt_template => '{{content}}', predict => 'answer')", (BASE_MODEL,))
     fake.reset()

@@ -110,14 +110,16 @@ def test_sqlalchemy_reflects_and_selects(dsn, ft_sql, fake):
         engine.dispose()
 
 
-def test_odd_inputs_round_trip_without_harm(db, ft_sql, fake):
+def test_odd_inputs_round_trip_without_harm(db, ft_sql, fake, bridge):
     odd = ["ünïcødé ✓ 東京", "{{content}} stays literal", "x" * 100_000, "quote ' and \\ backslash",
            "line\nbreak\ttab", ""]
     for text in odd:
         assert db.execute("SELECT answer FROM ft_sql WHERE content = %s", (text,)).fetchone() == (
             f"echo:{text}",)
     # no value at all: a clear error, not a call
-    for where in ("content IS NULL", "content LIKE 'a%%'", "true"):
+    if bridge == "multicorn":  # Multicorn2 passes IS NULL as `= NULL`: no row (docs/multicorn.md)
+        assert db.execute("SELECT answer FROM ft_sql WHERE content IS NULL").fetchall() == []
+    for where in ("content IS NULL", "content LIKE 'a%%'", "true")[bridge == "multicorn":]:
         with pytest.raises(Exception) as err:
             db.execute(f"SELECT answer FROM ft_sql WHERE {where}")
         assert getattr(err.value, "sqlstate", None) == "22004", where
