@@ -112,6 +112,64 @@ require_nonnegative_number(DefElem *def)
 						 def->defname)));
 }
 
+/* Feature options of a model or engine (pg_llm.model_features): name, allowed values. */
+static const char *const feature_options[][4] = {
+	{"on_error", "error", "null", NULL},
+	{"cache", "off", "on", "always"},
+	{"audit", "off", "on", NULL},
+	{"cache_ttl", NULL},		/* whole numbers >= 0 */
+	{"cache_max_rows", NULL},
+};
+
+static bool
+is_feature_option(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(feature_options); i++)
+		if (strcmp(name, feature_options[i][0]) == 0)
+			return true;
+	return false;
+}
+
+static void
+validate_feature_option(DefElem *def)
+{
+	const char *value = defGetString(def);
+	int			i,
+				j;
+
+	for (i = 0; i < lengthof(feature_options); i++)
+	{
+		if (strcmp(def->defname, feature_options[i][0]) != 0)
+			continue;
+		if (feature_options[i][1] == NULL)
+		{
+			const char *c = value;
+
+			for (; *c && isdigit((unsigned char) *c); c++)
+				;
+			if (*value == '\0' || *c != '\0' || strlen(value) > 12)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"%s\" must be a whole number of 0 or more, not \"%s\"",
+								def->defname, value),
+						 errhint("0 means no limit, e.g. OPTIONS (%s '3600').", def->defname)));
+			return;
+		}
+		for (j = 1; j < 4 && feature_options[i][j] != NULL; j++)
+			if (strcmp(value, feature_options[i][j]) == 0)
+				return;
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value \"%s\" for option \"%s\"", value, def->defname),
+				 errhint("Use %s%s%s%s%s, or set it with llm_alter_model(name, options => ...).",
+						 feature_options[i][1], ", ", feature_options[i][2],
+						 feature_options[i][3] ? ", " : "",
+						 feature_options[i][3] ? feature_options[i][3] : "")));
+	}
+}
+
 static void
 validate_option(DefElem *def, Oid catalog)
 {
@@ -177,6 +235,8 @@ validate_option(DefElem *def, Oid catalog)
 	}
 	else if (strncmp(name, "price_", 6) == 0)
 		require_nonnegative_number(def);
+	else if (is_feature_option(name))
+		validate_feature_option(def);
 	else if (strcmp(name, "base_url") == 0)
 	{
 		const char *url = defGetString(def);

@@ -116,3 +116,23 @@ def test_read_only_transaction_gets_answers_without_writing(db, engine, fake):
         db.execute("SET TRANSACTION READ ONLY")
         assert db.execute("SELECT cached FROM qa WHERE question = 'a'").fetchone() == (False,)
     assert db.execute("SELECT count(*) FROM llm.cache").fetchone() == (0,)
+
+
+def test_engine_option_is_the_default_and_hand_edited_options_are_validated(db, engine, fake):
+    db.execute("ALTER SERVER paid OPTIONS (ADD cache 'on')")
+    make_model(db, options='{"temperature": 0}')
+    db.execute("SELECT answer FROM qa WHERE question = 'a'")
+    assert db.execute("SELECT cached FROM qa WHERE question = 'a'").fetchone() == (True,)
+    make_model(db, "qb", options='{"temperature": 0, "cache": "off"}')  # the model's own wins
+    db.execute("SELECT answer FROM qb WHERE question = 'a'")
+    assert db.execute("SELECT cached FROM qb WHERE question = 'a'").fetchone() == (False,)
+    with pytest.raises(psycopg.Error) as err:
+        db.execute("ALTER FOREIGN TABLE qa OPTIONS (ADD cache 'maybe')")
+    assert err.value.sqlstate == "22023" and "always" in err.value.diag.message_hint
+    with pytest.raises(psycopg.Error) as err:
+        db.execute("ALTER SERVER paid OPTIONS (ADD cache_ttl '-1')")
+    assert err.value.sqlstate == "22023"
+    with pytest.raises(psycopg.Error) as err:
+        db.execute("""SELECT llm_create_engine('e2', base_url => 'http://127.0.0.1:1/v1',
+                      verify => false, options => '{"cache": "sometimes"}')""")
+    assert err.value.sqlstate == "22023"
