@@ -66,6 +66,7 @@ _PG_init(void)
 							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("pg_llm");
 	llm_install_message_hook();
+	llm_preload_python();		/* only with shared_preload_libraries (preload.c) */
 }
 
 PG_FUNCTION_INFO_V1(pg_llm_handler);

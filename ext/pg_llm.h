@@ -26,6 +26,10 @@ extern char *pg_llm_python_path;
 /* messages.c */
 extern void llm_install_message_hook(void);
 
+/* preload.c: Python started in the postmaster (pg_llm in shared_preload_libraries) */
+extern bool pg_llm_preload_python;
+extern void llm_preload_python(void);
+
 /* How a pushed qual compares its column with its value. */
 typedef enum LlmQualKind
 {
