@@ -133,4 +133,7 @@ extern void llmReScanForeignScan(ForeignScanState *node);
 extern void llmEndForeignScan(ForeignScanState *node);
 extern void llmExplainForeignScan(ForeignScanState *node, ExplainState *es);
 
+/* explain.c */
+extern void llm_explain_prompts(ForeignScan *plan, Oid relid, ExplainState *es);
+
 #endif							/* PG_LLM_H */

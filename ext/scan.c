@@ -518,6 +518,7 @@ llmExplainForeignScan(ForeignScanState *node, ExplainState *es)
 			appendStringInfo(buf, "%s = ANY (%s)", column, value);
 	}
 	ExplainPropertyText("LLM Quals", quals.len > 0 ? quals.data : "(none)", es);
+	llm_explain_prompts(plan, relid, es);
 	if (batch.len > 0)
 	{
 		ExplainPropertyText("LLM Batch", batch.data, es);
