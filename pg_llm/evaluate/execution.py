@@ -2,14 +2,18 @@
 
 Per data row, inside the caller's transaction (nothing here ever commits):
 
-1. a subtransaction creates a throwaway schema, runs the row's ``setup_sql`` in it (as the
-   caller: it is the caller's own data) and grants USAGE/SELECT on it to ``llm_eval_reader``;
+1. a subtransaction creates a throwaway schema, grants USAGE and CREATE on it to
+   ``llm_eval_reader`` and runs the row's ``setup_sql`` there *as the reader*
+   (``llm._eval_setup_as_reader``): a data row may come from anyone, so it never runs with
+   the caller's privileges (docs/security.md, point 4);
 2. every query runs through ``llm._eval_run_as_reader``: SECURITY DEFINER owned by the
    reader (which also blocks ``set_config('role', ...)``), ``SET transaction_read_only = on``
    for its duration (a subtransaction cannot turn that off), the text wrapped as a subquery
    so only one SELECT can run; each in its own subtransaction so an error is contained, and
    under a deadline;
-3. the outer subtransaction is rolled back: schema, data and grants vanish.
+3. the outer subtransaction is rolled back: schema, data and grants vanish. Prepared
+   statements are the one thing a rollback keeps: any the example's SQL created, replaced
+   or removed is deallocated and the evaluation stops (``_check_prepared_statements``).
 
 Why a kernel timer instead of ``SET LOCAL statement_timeout``: PostgreSQL arms the
 statement timer once per top-level statement, so changing it inside ``llm_evaluate`` never
@@ -215,6 +219,29 @@ def results_match(gold: list[tuple], candidate: list[tuple], *, ordered: bool) -
 
 
 # -- the sandbox -----------------------------------------------------------------------
+def _prepared_statements(plpy) -> set[tuple]:
+    return {(r["name"], r["statement"], r["prepare_time"]) for r in plpy.execute(
+        "SELECT name, statement, prepare_time::text FROM pg_catalog.pg_prepared_statements")}
+
+
+def _check_prepared_statements(plpy, before: set[tuple]) -> None:
+    """PREPARE and DEALLOCATE outlive a rollback, and a prepared statement runs as whoever
+    executes it: an example's SQL that replaced one of the client's (psycopg's _pg3_0, ...)
+    would run its query as the caller. Deallocate what changed and stop the evaluation."""
+    after = _prepared_statements(plpy)
+    if after == before:
+        return
+    for name, _, _ in after - before:
+        plpy.execute(f"DEALLOCATE {plpy.quote_ident(name)}")
+    from pg_llm.errors import LlmError
+    raise LlmError("an evaluation example changed this session's prepared statements",
+                   sqlstate="42501",
+                   detail="its setup_sql or a query ran PREPARE or DEALLOCATE; the statements "
+                          "it made were deallocated",
+                   hint="remove PREPARE/DEALLOCATE from the data set; reconnect if the "
+                        "client's own prepared statements are gone")
+
+
 class Sandbox:
     """Runs the gold query and the answers of one data row on the row's own database."""
 
@@ -223,6 +250,8 @@ class Sandbox:
         self.timeout_ms = timeout_ms
         self._run_plan = plpy.prepare("SELECT llm._eval_run_as_reader($1, $2) AS row",
                                       ["text", "int"])
+        self._setup_plan = plpy.prepare("SELECT llm._eval_setup_as_reader($1, $2)",
+                                        ["text", "name"])
 
     def _query(self, sql: str) -> QueryOutcome:
         def action():
@@ -243,18 +272,16 @@ class Sandbox:
         path = f"SET LOCAL search_path = {quoted}, pg_temp"
         plpy.execute(f"CREATE SCHEMA {quoted}")
         plpy.execute(path)
+        plpy.execute(f"GRANT USAGE, CREATE ON SCHEMA {quoted} TO {READER_ROLE}")
         if setup_sql and setup_sql.strip():
             def run_setup():
-                plpy.execute(setup_sql)  # SPI runs every statement of the text
+                # As the reader; every statement of the text runs (EXECUTE in PL/pgSQL).
+                plpy.execute(self._setup_plan, [setup_sql, schema])
                 return []
 
             outcome = run_guarded(plpy, self.timeout_ms, run_setup)
             if not outcome.ok:
                 return QueryOutcome(error=f"setup_sql failed: {outcome.error}")
-            # The setup may have moved search_path: point it back at the sandbox.
-            plpy.execute(path)
-        plpy.execute(f"GRANT USAGE ON SCHEMA {quoted} TO {READER_ROLE}")
-        plpy.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {quoted} TO {READER_ROLE}")
         return QueryOutcome(rows=[])
 
     def score(self, setup_sql: str | None, gold_sql: str,
@@ -262,6 +289,7 @@ class Sandbox:
         """Gold + every answer, all rolled back afterwards."""
         result: ItemResult | None = None
         schema = f"llm_eval_{os.getpid()}_{next(_schema_counter)}"
+        prepared = _prepared_statements(self.plpy)
         try:
             with self.plpy.subtransaction():
                 ready = self._setup(schema, setup_sql)
@@ -277,6 +305,8 @@ class Sandbox:
                 raise _Discard
         except _Discard:
             pass
+        finally:
+            _check_prepared_statements(self.plpy, prepared)
         return result
 
     def _score_answer(self, gold: QueryOutcome, answer: str | None, ordered: bool) -> AnswerResult:
