@@ -286,3 +286,21 @@ def test_fresh_install_and_upgrade_define_the_same_catalog(version, pg_cluster, 
     diff = "\n".join(difflib.unified_diff(fresh_shape, upgraded_shape, "fresh install",
                                           f"upgraded from {version}", lineterm=""))
     assert fresh_shape == upgraded_shape, diff
+
+
+def test_idempotent_files_run_again_without_error_or_change(pg_cluster, new_database):
+    """Every upgrade re-runs sql/idempotent/: a plain CREATE (not OR REPLACE) or a table
+    there would break the next release's upgrade, so run them once more on a fresh install."""
+    dbname = new_database("idempotent")
+    with connect(pg_cluster, dbname) as conn:
+        conn.execute("CREATE EXTENSION pg_llm CASCADE")
+        shape = [r[0] for r in conn.execute(SHAPE)]
+    script = "".join(p.read_text() for p in sorted((ROOT / "sql" / "idempotent").glob("*.sql")))
+    script = script.replace("@extschema@", "public").replace("MODULE_PATHNAME", "$libdir/pg_llm")
+    rerun = subprocess.run(
+        [str(BINDIR / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", pg_cluster["host"],
+         "-p", str(pg_cluster["port"]), "-U", "postgres", "-d", dbname, "-1", "-f", "-"],
+        input=script, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    with connect(pg_cluster, dbname) as conn:
+        assert [r[0] for r in conn.execute(SHAPE)] == shape
