@@ -336,6 +336,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, meta)
 
     def _get_file(self, parts, query, body):
+        if len(parts) == 1:                     # GET /v1/files: newest first, like OpenAI
+            files = [m for m in reversed(list(self.fake.files.values()))
+                     if query.get("purpose") in (None, m["purpose"])]
+            return self._send(200, {"object": "list", "data": files, "has_more": False})
         meta = self.fake.files.get(parts[1]) if len(parts) > 1 else None
         if meta is None:
             return self._error(404, "No such file", "not_found")

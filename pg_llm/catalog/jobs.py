@@ -1,5 +1,6 @@
-"""The one place that reads and writes llm.jobs, llm.job_events, llm.budgets, llm.ledger and
-llm.activations (fine-tuning). Model versions themselves go through pg_llm.catalog.models.
+"""The one place that reads and writes llm.jobs, llm.job_events, llm.job_files and
+llm.activations (fine-tuning). Budgets and the ledger: pg_llm.catalog.budgets; model versions:
+pg_llm.catalog.models. Which of these a job's life calls, and when: pg_llm.finetune.lifecycle.
 
 All SQL is schema-qualified (the calling functions do not pin search_path, so that user
 queries resolve names as the caller expects). Plans are prepared once per backend.
@@ -8,11 +9,12 @@ queries resolve names as the caller expects). Plans are prepared once per backen
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 
-from pg_llm.errors import InvalidParameter, UndefinedObject
+from pg_llm.catalog import models as model_catalog
+from pg_llm.errors import UndefinedObject
 
-UNFINISHED = ("queued", "running")
+# pending = queued in the catalog, not yet handed to the provider (see lifecycle.submit).
+UNFINISHED = ("pending", "queued", "running")
 JOB_COLUMNS = ("model", "engine", "status", "provider_job_id", "provider_file_id",
                "provider_validation_file_id", "base_model", "hyperparameters", "options",
                "activate", "n_conversations", "estimated_tokens", "estimated_usd",
@@ -52,13 +54,15 @@ def as_sql_row(job: dict) -> dict:
 # ---- models and engines (read-only here)
 
 def model_info(plpy, model: str) -> dict:
-    rows = _exec(plpy, "SELECT m.name, m.engine, m.base_model, m.active_version, "
-                 "e.provider, e.price_training FROM llm.models m "
-                 "JOIN llm.engines e ON e.name = m.engine WHERE m.name = $1", ["text"], [model])
-    if not rows:
+    """What a fine-tune needs of its model and engine."""
+    row = model_catalog.get_model(plpy, model)
+    if row is None:
         raise UndefinedObject(f'model "{model}" does not exist',
                               hint="create it with llm_create_model(...); see llm.models")
-    return dict(rows[0])
+    engine = model_catalog.get_engine(plpy, row["engine"]) or {}
+    return {"name": row["name"], "engine": row["engine"], "base_model": row["base_model"],
+            "active_version": row["active_version"], "provider": engine.get("provider"),
+            "price_training": engine.get("price_training")}
 
 
 def engine_options(plpy, engine: str) -> dict:
@@ -141,8 +145,34 @@ def unfinished_jobs(plpy) -> list[dict]:
     """Unfinished jobs nobody else is updating right now (SKIP LOCKED: a concurrent
     llm_wait or cron refresh owns the ones it locked)."""
     return [_job(r) for r in _exec(
-        plpy, "SELECT * FROM llm.jobs WHERE status IN ('queued', 'running') "
+        plpy, "SELECT * FROM llm.jobs WHERE status IN ('pending', 'queued', 'running') "
               "ORDER BY id FOR UPDATE SKIP LOCKED")]
+
+
+# ---- training files kept until the job is handed to the provider (after commit)
+
+def store_file(plpy, job_id: int, purpose: str, filename: str, jsonl: str) -> None:
+    _exec(plpy, "INSERT INTO llm.job_files (job_id, purpose, filename, content) "
+          "VALUES ($1, $2, $3, $4)", ["bigint", "text", "text", "text"],
+          [job_id, purpose, filename, jsonl])
+
+
+def job_files(plpy, job_id: int) -> dict[str, dict]:
+    """purpose ('training' | 'validation') -> {filename, content}."""
+    return {r["purpose"]: {"filename": r["filename"], "content": r["content"]}
+            for r in _exec(plpy, "SELECT purpose, filename, content FROM llm.job_files "
+                           "WHERE job_id = $1", ["bigint"], [job_id])}
+
+
+def drop_job_files(plpy, job_id: int) -> None:
+    _exec(plpy, "DELETE FROM llm.job_files WHERE job_id = $1", ["bigint"], [job_id])
+
+
+def queued_in_this_transaction(plpy, job_id: int) -> bool:
+    """True while the transaction that queued the job has not committed (it is ours)."""
+    return bool(_exec(plpy, "SELECT 1 FROM llm.job_files WHERE job_id = $1 AND "
+                      "queued_xact = pg_catalog.pg_current_xact_id_if_assigned()",
+                      ["bigint"], [job_id]))
 
 
 # ---- events
@@ -177,71 +207,6 @@ def last_metrics(plpy, job_id: int) -> dict:
                  "NOT NULL ORDER BY step DESC NULLS LAST, id DESC LIMIT 1) AS valid_loss, "
                  "(SELECT max(step) FROM llm.job_events WHERE job_id = $1) AS steps",
                  ["bigint"], [job_id])
-    return dict(rows[0])
-
-
-# ---- ledger and budgets
-
-def book(plpy, job: dict, kind: str, tokens: int, usd) -> None:
-    _exec(plpy, "INSERT INTO llm.ledger (job_id, model, engine, kind, tokens, usd) "
-          "VALUES ($1, $2, $3, $4, $5, $6)",
-          ["bigint", "text", "text", "text", "bigint", "numeric"],
-          [job["id"], job["model"], job["engine"], kind, tokens, usd])
-
-
-def booked_estimate(plpy, job_id: int) -> tuple[int, Decimal]:
-    """What is still booked as estimate for the job (estimate minus releases)."""
-    row = _exec(plpy, "SELECT coalesce(sum(tokens), 0) AS tokens, coalesce(sum(usd), 0) AS usd "
-                "FROM llm.ledger WHERE job_id = $1 AND kind IN ('estimate', 'release')",
-                ["bigint"], [job_id])[0]
-    return int(row["tokens"]), Decimal(str(row["usd"]))
-
-
-def budgets_for(plpy, model: str, engine: str) -> list[dict]:
-    """The budgets that cover a job, locked so concurrent jobs are checked one at a time."""
-    return [dict(r) for r in _exec(
-        plpy, "SELECT b.scope, b.target, b.max_usd, b.max_tokens, "
-              "coalesce(s.tokens, 0) AS spent_tokens, coalesce(s.usd, 0) AS spent_usd "
-              "FROM llm.budgets b LEFT JOIN LATERAL ("
-              "  SELECT sum(l.tokens) AS tokens, sum(l.usd) AS usd FROM llm.ledger l "
-              "  WHERE (b.scope = 'model' AND l.model = b.target) "
-              "     OR (b.scope = 'engine' AND l.engine = b.target)) s ON true "
-              "WHERE (b.scope = 'model' AND b.target = $1) OR (b.scope = 'engine' AND "
-              "b.target = $2) ORDER BY b.scope DESC FOR UPDATE OF b",
-        ["text", "text"], [model, engine])]
-
-
-def resolve_budget_target(plpy, target: str) -> tuple[str, str]:
-    """'model:x', 'engine:x', or a bare name that is a model or an engine (not both)."""
-    scope, sep, name = target.partition(":")
-    if sep and scope in ("model", "engine"):
-        table = "llm.models" if scope == "model" else "llm.engines"
-        if not _exec(plpy, f"SELECT 1 FROM {table} WHERE name = $1", ["text"], [name]):
-            raise UndefinedObject(f'{scope} "{name}" does not exist',
-                                  hint=f"see llm.{scope}s")
-        return scope, name
-    is_model = bool(_exec(plpy, "SELECT 1 FROM llm.models WHERE name = $1", ["text"], [target]))
-    is_engine = bool(_exec(plpy, "SELECT 1 FROM llm.engines WHERE name = $1", ["text"],
-                           [target]))
-    if is_model and is_engine:
-        raise InvalidParameter(f'"{target}" is both a model and an engine',
-                               hint=f"write 'model:{target}' or 'engine:{target}'")
-    if not (is_model or is_engine):
-        raise UndefinedObject(f'no model or engine named "{target}"',
-                              hint="see llm.models and llm.engines")
-    return ("model" if is_model else "engine"), target
-
-
-def set_budget(plpy, scope: str, target: str, max_usd, max_tokens) -> dict | None:
-    if max_usd is None and max_tokens is None:
-        _exec(plpy, "DELETE FROM llm.budgets WHERE scope = $1 AND target = $2",
-              ["text", "text"], [scope, target])
-        return None
-    rows = _exec(plpy, "INSERT INTO llm.budgets (scope, target, max_usd, max_tokens) "
-                 "VALUES ($1, $2, $3, $4) ON CONFLICT (scope, target) DO UPDATE SET "
-                 "max_usd = excluded.max_usd, max_tokens = excluded.max_tokens, "
-                 "updated_at = now() RETURNING *",
-                 ["text", "text", "numeric", "bigint"], [scope, target, max_usd, max_tokens])
     return dict(rows[0])
 
 

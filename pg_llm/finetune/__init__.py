@@ -2,6 +2,6 @@
 
 Modules: shapes (rows -> conversations), validate (rules, 22000 errors), estimate (tokens,
 dollars), budget (hard limits), provider (files + fine_tuning.jobs over the one HTTP client),
-jobs (apply the provider's state to the catalog), datasources (external SQLAlchemy sources),
+lifecycle (every change of a job's state: queued, handed over, events, ended, settled), datasources (external SQLAlchemy sources),
 cli (`pg-llm jobs`, `pg-llm plot job`). None of them imports heavy libraries.
 """

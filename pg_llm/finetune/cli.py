@@ -32,7 +32,7 @@ def _connect(dsn: str | None):
 
 
 def _jobs(conn, *, unfinished_only=False, limit=50) -> list[dict]:
-    where = "WHERE j.status IN ('queued', 'running')" if unfinished_only else ""
+    where = "WHERE j.status IN ('pending', 'queued', 'running')" if unfinished_only else ""
     cur = conn.execute(JOBS_SQL.format(where=where), {"limit": limit})
     names = [d.name for d in cur.description]
     return [dict(zip(names, row)) for row in cur.fetchall()]

@@ -7,7 +7,6 @@ translated to LlmError subclasses (API key scrubbed).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
 
@@ -30,6 +29,8 @@ class ProviderJob:
     error: str | None
     hyperparameters: dict = field(default_factory=dict)
     finished_at: int | None = None       # the provider's clock (epoch seconds)
+    training_file: str | None = None
+    validation_file: str | None = None
 
     @property
     def finished_at_iso(self) -> str:
@@ -71,7 +72,8 @@ def _job(obj) -> ProviderJob:
     return ProviderJob(obj.id, STATUS_MAP.get(obj.status, "running"),
                        getattr(obj, "fine_tuned_model", None),
                        _number(getattr(obj, "trained_tokens", None), int), error, hyper,
-                       _number(getattr(obj, "finished_at", None), int))
+                       _number(getattr(obj, "finished_at", None), int),
+                       getattr(obj, "training_file", None), getattr(obj, "validation_file", None))
 
 
 def _event(obj) -> ProviderEvent:
@@ -102,11 +104,27 @@ class Provider:
 
         return run_in_workers([task], 1, self.check_interrupts)[0]
 
-    def upload(self, conversations: list[list[dict]], filename: str) -> str:
-        data = "".join(json.dumps({"messages": c}, ensure_ascii=False) + "\n"
-                       for c in conversations).encode()
+    def upload_jsonl(self, jsonl: str, filename: str) -> str:
+        """Upload training data (one {"messages": [...]} object per line); returns its id."""
         return self._call(lambda c: c.files.create(
-            file=(filename, data, "application/jsonl"), purpose="fine-tune").id)
+            file=(filename, jsonl.encode(), "application/jsonl"), purpose="fine-tune").id)
+
+    def find_by_training_filename(self, filename: str) -> tuple[ProviderJob | None, str | None]:
+        """(the job training on the file named `filename`, the file's id), newest first;
+        (None, None) when no such file was uploaded."""
+
+        def find(client):
+            files = [f for f in client.files.list(purpose="fine-tune")
+                     if getattr(f, "filename", None) == filename]
+            if not files:
+                return None, None
+            ids = {f.id for f in files}
+            for obj in client.fine_tuning.jobs.list(limit=EVENT_PAGE).data:   # newest first
+                if obj.training_file in ids:
+                    return _job(obj), obj.training_file
+            return None, files[0].id
+
+        return self._call(find)
 
     def delete_file(self, file_id: str) -> None:
         self._call(lambda c: c.files.delete(file_id))

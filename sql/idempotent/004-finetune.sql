@@ -1,8 +1,9 @@
 -- Fine-tuning, versions, jobs and budgets from SQL.
 -- Python: pg_llm.api.finetune (llm_finetune, llm_wait, llm_refresh, llm_cancel_job, budgets,
 -- datasources, llm_schedule_refresh), pg_llm.api.versions (active version, rollback, drop),
--- pg_llm.finetune.* (shapes, validation, estimate, provider calls, jobs),
--- pg_llm.catalog.jobs (the only writer of the tables of incremental/003-finetune.sql).
+-- pg_llm.finetune.* (shapes, validation, estimate, provider calls), pg_llm.finetune.lifecycle
+-- (every change of a job's state), pg_llm.catalog.jobs / budgets (the only writers of the
+-- tables of incremental/003-finetune.sql and 030-job-handover.sql).
 -- Functions that run the caller's training query are SECURITY INVOKER and do not pin
 -- search_path: unqualified names in the query resolve as the caller expects.
 
@@ -51,7 +52,7 @@ return run_api(plpy, "pg_llm.api.finetune:finetune", model, query, options=optio
                dry_run=dry_run, activate=activate, datasource=datasource)
 $fn$;
 COMMENT ON FUNCTION @extschema@.llm_finetune(text, text, jsonb, boolean, boolean, text) IS
-'Validate the query''s rows as training conversations, estimate tokens and cost, check budgets, upload and start a fine-tuning job (dry_run => true: estimate only)';
+'Validate the query''s rows as training conversations, estimate tokens and cost, check and reserve budgets, queue a fine-tuning job (status pending: handed to the engine by llm_wait or llm_refresh after this transaction commits; dry_run => true: estimate only)';
 
 CREATE OR REPLACE FUNCTION @extschema@.llm_wait(job bigint, timeout_s float8 DEFAULT NULL)
 RETURNS llm.jobs
@@ -82,7 +83,7 @@ from pg_llm.boot import run_api
 return run_api(plpy, "pg_llm.api.finetune:refresh")
 $fn$;
 COMMENT ON FUNCTION @extschema@.llm_refresh() IS
-'Poll the provider for every unfinished job once: record new events, statuses, versions; returns a summary';
+'Hand pending jobs to their engine and poll every unfinished job once: record new events, statuses, versions; returns a summary';
 
 CREATE OR REPLACE FUNCTION @extschema@.llm_cancel_job(job bigint)
 RETURNS llm.jobs

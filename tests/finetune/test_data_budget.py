@@ -214,13 +214,20 @@ def test_schedule_refresh_with_pg_cron(pg_cluster):
                 conn.execute("DROP EXTENSION pg_llm")
 
 
-def test_refused_job_creation_deletes_the_uploaded_file(db, hosted):
+def test_refused_job_creation_deletes_the_uploaded_file(db, hosted, notices):
     # The provider accepts the upload but has no such base model: job creation fails (404).
     db.execute("SELECT llm_create_model('ft_other', engine => 'hosted', model_name => "
                "'no-such-base', prompt_template => '{{content}}', predict => 'answer')")
-    with pytest.raises(psycopg.Error) as exc:
-        db.execute("SELECT * FROM llm_finetune('ft_other', 'SELECT * FROM demo_data')")
-    assert "no-such-base" in str(exc.value) and exc.value.diag.sqlstate
+    job_id = db.execute("SELECT job_id FROM llm_finetune('ft_other', "
+                        "'SELECT * FROM demo_data')").fetchone()[0]
+    job = job_row(db, "SELECT * FROM llm_wait(%s::bigint)", (job_id,))
+    assert job["status"] == "failed" and "no-such-base" in job["error"]
+    assert any(f"job {job_id} failed" in w for w in notices.of("WARNING"))
     assert ("POST", "/v1/files") in hosted.requests          # it was uploaded ...
     assert hosted.files == {} and hosted.file_data == {}     # ... and deleted again
-    assert db.execute("SELECT count(*) FROM llm.jobs").fetchone()[0] == 0
+    assert hosted.jobs == {}
+    # The estimate is released; nothing is left to hand over.
+    assert db.execute("SELECT sum(tokens) FROM llm.ledger").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM llm.job_files").fetchone()[0] == 0
+    assert db.execute("SELECT active_version FROM llm.models WHERE name = 'ft_other'"
+                      ).fetchone()[0] == 1

@@ -44,11 +44,13 @@ def test_dry_run_estimates_without_starting_anything(db, hosted):
 def test_finetune_wait_versions_rollback_drop(db, hosted, notices):
     hosted.script("succeed", steps=4, step_seconds=0.05)
     job_id, status = db.execute(START + "", ('{"n_epochs": 2}',)).fetchone()[:2]
-    assert status in ("queued", "running")
-    assert ("POST", "/v1/files") in hosted.requests
-    assert ("POST", "/v1/fine_tuning/jobs") in hosted.requests
+    # Queued in this (committed) statement; the provider gets it from the next llm_wait.
+    assert status == "pending" and hosted.requests == []
 
     job = job_row(db, "SELECT * FROM llm_wait('ft_sql')")
+    assert ("POST", "/v1/files") in hosted.requests
+    assert ("POST", "/v1/fine_tuning/jobs") in hosted.requests
+    assert any(f"job {job_id} handed to engine \"hosted\"" in m for m in notices.of("NOTICE"))
     assert job["id"] == job_id and job["status"] == "succeeded" and job["result_version"] == 2
     steps = [m for m in notices.of("NOTICE") if f"job {job_id} step" in m]
     assert steps == [f"job {job_id} step {s}/4: loss {train_loss(s):.4f}" for s in range(1, 5)]
@@ -119,6 +121,7 @@ def test_failed_job_is_recorded_and_old_version_keeps_serving(db, hosted, notice
 def test_cancel_hanging_job(db, hosted):
     hosted.script("hang")
     job_id = db.execute(START, ('{}',)).fetchone()[0]
+    assert db.execute("SELECT llm_refresh()").fetchone()[0]["submitted"] == [job_id]
     job = job_row(db, "SELECT * FROM llm_cancel_job(%s)", (job_id,))
     assert job["status"] == "cancelled" and job["finished_at"] is not None
     assert ("POST", f"/v1/fine_tuning/jobs/{job['provider_job_id']}/cancel") in hosted.requests
@@ -170,6 +173,7 @@ def test_refresh_moves_jobs_without_a_watcher(db, hosted):
 def test_engine_crash_mid_job(db, hosted, keep_state):
     hosted.script("succeed", steps=200, step_seconds=0.05)
     job_id = db.execute(START, ('{}',)).fetchone()[0]
+    db.execute("SELECT llm_refresh()")             # hands it over
     wait_until_provider(hosted, "running")
     hosted.restart(keep_state=keep_state)
     summary = db.execute("SELECT llm_refresh()").fetchone()[0]
@@ -189,7 +193,7 @@ def test_unreachable_engine_is_reported_not_failed(db, hosted):
     summary = db.execute("SELECT llm_refresh()").fetchone()[0]
     assert summary["unreachable"] == [job_id], summary
     assert db.execute("SELECT status FROM llm.jobs WHERE id = %s", (job_id,)).fetchone()[0] \
-        in ("queued", "running")
+        == "pending"                              # handed over once the engine is back
 
 
 def test_activate_false_keeps_the_active_version(db, hosted):
