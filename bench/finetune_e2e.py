@@ -165,7 +165,7 @@ def run(conn, engine, args) -> int:
     print(f"{'estimated trained tokens':34}{dry[2]:>14}")
     print(f"{'trained tokens (engine)':34}{trained:>14}   ratio trained/estimated "
           f"{trained / dry[2]:.2f}")
-    print(f"{'llm_finetune (upload + create)':34}{start_s:>13.2f}s")
+    print(f"{'llm_finetune (validate + queue)':34}{start_s:>13.2f}s")
     print(f"{'llm_finetune + llm_wait':34}{total_s:>13.2f}s")
     if train_s:
         print(f"{'engine training time':34}{train_s:>13.2f}s   ratio wall/training "

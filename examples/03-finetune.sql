@@ -20,7 +20,8 @@ FROM llm_finetune('ft_sql',
 -- counts trained tokens (a hosted engine would also take max_usd).
 SELECT * FROM llm_set_budget('ft_sql', max_tokens => (:dry_estimated_trained_tokens * 6 / 5)::bigint);
 
--- The real run: returns at once with a job id; training runs in the engine.
+-- The real run: returns at once with a pending job id. Nothing is sent before this
+-- statement commits; llm_wait below hands the job to the engine, where training runs.
 SELECT job_id, status, conversations, estimated_trained_tokens, provider_job_id
 FROM llm_finetune('ft_sql',
     format('SELECT * FROM demo_data WHERE chat_id <= %s ORDER BY chat_id, message_id', :n_train),
