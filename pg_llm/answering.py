@@ -7,6 +7,7 @@ With every feature off this is exactly one ``chat_many`` call: no catalog query.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from pg_llm import answer_cache, audit, row_errors, spending
 from pg_llm.engines.client import ChatRequest, ChatResult, backend_interrupt_checker, chat_many
@@ -53,7 +54,10 @@ def answer(table, requests: list[ChatRequest], versions: list[int],
     """``tolerate[i]``: request i may fail without failing the statement (on_error = 'null'
     for every row that uses it)."""
     features, settings = table.features, table.settings
-    plpy = _plpy() if (features.cache != "off" or features.audit) else None
+    price = spending.prices(table.options)
+    priced = spending.is_priced(price)
+    plpy = _plpy() if (features.cache != "off" or features.audit or priced) else None
+    engine = table.options.get("engine") or settings.name
     outcomes: list[Outcome | None] = [None] * len(requests)
     keys = [answer_cache.request_key(settings, r) for r in requests] \
         if (plpy is not None) else [None] * len(requests)
@@ -66,11 +70,15 @@ def answer(table, requests: list[ChatRequest], versions: list[int],
                 outcomes[i] = Outcome(result=hits[key], cached=True)
 
     to_send = [i for i in range(len(requests)) if outcomes[i] is None]
-    price = spending.prices(table.options)
     limits = _scan_limits()
-    if limits:
-        spending.check_guards(limits, table.model,
-                              spending.estimate([requests[i] for i in to_send], price))
+    booking = priced and plpy is not None and bool(to_send)
+    if limits or booking:
+        estimate = spending.estimate([requests[i] for i in to_send], price)
+        if limits:
+            spending.check_guards(limits, table.model, estimate)
+        if booking:
+            spending.check_budgets(plpy, model=table.model, engine=engine, role=_scan_role(),
+                                   est=estimate)
     if to_send:
         lenient = any(tolerate[i] for i in to_send)
         results = chat_many(settings, [requests[i] for i in to_send], backend_interrupt_checker(),
@@ -83,6 +91,12 @@ def answer(table, requests: list[ChatRequest], versions: list[int],
             else:
                 outcomes[i] = Outcome(result=result)
 
+    if booking:
+        sent = [outcomes[i].result for i in to_send if outcomes[i].result is not None]
+        tokens = sum((r.prompt_tokens or 0) + (r.completion_tokens or 0) for r in sent)
+        spending.book(plpy, model=table.model, engine=engine, role=_scan_role(), tokens=tokens,
+                      usd=sum((spending.cost_usd(price, r.prompt_tokens, r.completion_tokens)
+                               for r in sent), Decimal(0)))
     if any(cacheable):
         answer_cache.store(plpy, model=table.model, ttl_s=features.cache_ttl,
                            max_rows=features.cache_max_rows,

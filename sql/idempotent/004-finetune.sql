@@ -17,7 +17,8 @@ FROM llm.budgets b
 LEFT JOIN LATERAL (
     SELECT sum(l.tokens) AS tokens, sum(l.usd) AS usd FROM llm.ledger l
     WHERE (b.scope = 'model' AND l.model = b.target)
-       OR (b.scope = 'engine' AND l.engine = b.target)) s ON true;
+       OR (b.scope = 'engine' AND l.engine = b.target)
+       OR (b.scope = 'role' AND l.role = b.target)) s ON true;  -- inference (pg_llm.spending)
 
 -- External training data (servers of the pg_llm_datasource wrapper); passwords stay in user
 -- mappings.

@@ -39,3 +39,15 @@ return run_api(plpy, "pg_llm.api.model_options:alter_model", name, options)
 $fn$;
 COMMENT ON FUNCTION @extschema@.llm_alter_model(text, jsonb) IS
     'Merge options into a model''s options (a JSON null removes one), e.g. {"cache": "on", "audit": "on"}; returns them';
+
+-- Inference spend per role, model and day (the 'inference' rows of llm.ledger that scans of
+-- models on priced engines book; pg_llm.spending). Private like the ledger.
+CREATE OR REPLACE VIEW llm.spend AS
+SELECT l.role, l.model, l.engine, (l.created_at AT TIME ZONE 'UTC')::date AS day,
+       count(*) AS scans, sum(l.tokens) AS tokens, sum(l.usd) AS usd
+FROM llm.ledger l
+WHERE l.kind = 'inference'
+GROUP BY 1, 2, 3, 4;
+COMMENT ON VIEW llm.spend IS
+    'Inference spend per role, model, engine and day (UTC) from llm.ledger';
+REVOKE ALL ON llm.spend FROM PUBLIC;

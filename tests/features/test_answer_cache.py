@@ -111,6 +111,8 @@ def test_the_ordinary_role_cannot_read_or_clear_the_cache(db, engine, fake, anal
 
 
 def test_read_only_transaction_gets_answers_without_writing(db, engine, fake):
+    # a free engine: a priced one must book its spend, which a read-only transaction cannot
+    db.execute("ALTER SERVER paid OPTIONS (SET price_input '0', SET price_output '0')")
     make_model(db, options='{"cache": "on", "temperature": 0}')
     with db.transaction():
         db.execute("SET TRANSACTION READ ONLY")
