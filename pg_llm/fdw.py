@@ -72,7 +72,9 @@ class ModelTable(ForeignDataWrapper):
                                                                      if self.versions else "1"))
         self.defaults = {name: check_request_option(name, value)
                          for name, value in _json_option(options, "defaults", {}).items()}
-        self.settings = settings_from_options(options)
+        # the model's own call options win, even where Multicorn2 let the server's shadow them
+        call_options = {k: str(v) for k, v in _json_option(options, "call_options", {}).items()}
+        self.settings = settings_from_options({**options, **call_options})
         # Multicorn2 tables made by llm_create_model keep SQLSTATEs through this column
         self.relays_errors = multicorn_scan.ERROR_COLUMN in columns
         self.features = Features(options)  # on_error, cache, audit (pg_llm.model_features)

@@ -16,7 +16,7 @@ from pg_llm.model_features import FEATURE_OPTIONS
 
 # Table options this module owns (others a user adds by hand are left alone).
 MANAGED_TABLE_OPTIONS = ("model", "engine", "prompt_template", "system_prompt", "predict",
-                         "prompt_columns", "active_version", "versions", "defaults",
+                         "prompt_columns", "active_version", "versions", "defaults", "call_options",
                          *CALL_OPTIONS, *FEATURE_OPTIONS)
 REQUEST_DEFAULT_KEYS = ("max_tokens", "temperature", "top_p", "seed", "stop")
 
@@ -247,6 +247,10 @@ def desired_table_options(plpy, model: dict) -> dict:
     for name in (*CALL_OPTIONS, *FEATURE_OPTIONS):
         if name in stored:
             options[name] = str(stored[name])
+    # The same call options once more, where no server option can shadow them: Multicorn2
+    # lets a server option win over a table option of the same name (docs/multicorn.md).
+    call = {k: stored[k] for k in CALL_OPTIONS if k in stored}
+    options["call_options"] = json.dumps(call) if call else None
     return options
 
 

@@ -166,3 +166,17 @@ def test_endpoint_errors_are_retried_then_reported(db, ft_sql, fake):
     fake.fail(400)
     err = error_of(db, "SELECT answer FROM ft_sql WHERE content = 'y'")
     assert err.sqlstate == "HV000" and "HTTP 400" in err.diag.message_primary
+
+
+def test_a_models_call_options_win_over_its_engines(db, ft_sql, fake):
+    """Model options override engine options on both bridges, although Multicorn2 lets a
+    server option shadow a table option of the same name."""
+    db.execute("ALTER SERVER openai_compat OPTIONS (ADD concurrency '6')")
+    db.execute("SELECT llm_create_model('narrow', engine => 'openai_compat', model_name => %s, "
+               "prompt_template => '{{content}}', options => '{\"concurrency\": 2}')", (BASE_MODEL,))
+    fake.delay = 0.05
+    db.execute("SELECT answer FROM narrow WHERE content = ANY(%s)", ([f"q{i}" for i in range(12)],))
+    assert fake.max_in_flight == 2
+    fake.reset()
+    db.execute("SELECT answer FROM ft_sql WHERE content = ANY(%s)", ([f"q{i}" for i in range(12)],))
+    assert fake.max_in_flight > 2  # the engine's own setting still applies to its other models
