@@ -127,3 +127,20 @@ def test_odd_inputs_round_trip_without_harm(db, ft_sql, fake, bridge):
     assert db.execute("SELECT answer FROM ft_sql WHERE content = NULL").fetchall() == []
     assert db.execute("SELECT answer FROM ft_sql WHERE content = ANY(ARRAY[NULL]::text[])").fetchall() == []
     assert db.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_joins_and_generic_plans_stay_below_jit(db, ft_sql, fake):
+    """The planner feeds a join's values into the model (no plan that lacks them) and never
+    finds a plan costly enough to JIT-compile: a model row is an HTTP call, not a page."""
+    db.execute("CREATE TABLE questions (id int PRIMARY KEY, q text)")
+    db.execute("INSERT INTO questions SELECT i, 'question ' || i FROM generate_series(1, 200) i")
+    db.execute("ANALYZE questions")
+    db.execute("PREPARE ask(text) AS SELECT answer FROM ft_sql WHERE content = $1")
+    db.execute("SET plan_cache_mode = force_generic_plan")
+    for sql in ("SELECT q.id, f.answer FROM questions q JOIN ft_sql f ON f.content = q.q",
+                "SELECT q.id, f.answer FROM questions q CROSS JOIN LATERAL "
+                "(SELECT answer FROM ft_sql WHERE content = q.q) f",
+                "EXECUTE ask('one')"):
+        plan = db.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql).fetchone()[0][0]
+        assert "JIT" not in plan, sql
+        assert plan["Plan"]["Actual Rows"] == (1 if sql.startswith("EXECUTE") else 200), sql
