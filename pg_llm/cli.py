@@ -13,6 +13,7 @@ SUBCOMMAND_MODULES = [
     "pg_llm.finetune.cli",
     "pg_llm.demo.cli",
     "pg_llm.evaluate.cli",
+    "pg_llm.secret_cli",
 ]
 
 

@@ -153,6 +153,15 @@ def _is_superuser(plpy) -> bool:
 
 
 def create(plpy, name: str, url: str, *, replace: bool = False) -> None:
+    # The URL holds the password: keep a failing statement's text out of the server log
+    # where the caller may (the same guard as llm_create_engine's api_key).
+    from pg_llm.api.engines import statement_hidden_from_log
+
+    with statement_hidden_from_log(plpy, url if isinstance(url, str) else None):
+        _create(plpy, name, url, replace=replace)
+
+
+def _create(plpy, name: str, url: str, *, replace: bool) -> None:
     from sqlalchemy.engine import make_url
 
     check_identifier(name, "datasource name")
