@@ -2,7 +2,8 @@
 
 Side by side, interleaved rounds, one run:
   direct: the official openai client (this process) -> loopback OpenAI-compatible server
-  table:  psycopg -> PostgreSQL -> C bridge -> plpython -> ModelTable -> openai client -> same server
+  table:  psycopg -> PostgreSQL -> C bridge -> plpython -> ModelTable -> pg_llm's HTTP client
+          (pg_llm.engines.http, keep-alive; one prompt is sent from the backend thread) -> same server
 The server (tests/fake_openai.py) runs in its own process and answers at once, so the
 difference is what pg_llm adds per query. Target: <= 1 ms added at p50.
 
@@ -113,7 +114,7 @@ $$""")
     print("breakdown (p50): client -> PostgreSQL round trip (SELECT $1) "
           f"{percentile(trip_ms, .5):.3f} ms; same openai call from a plpython function in the "
           f"backend thread {percentile(backend_ms, .5):.3f} ms; so the foreign table itself "
-          f"(bridge, ModelTable, worker-thread hand-off) adds "
+          f"(bridge, ModelTable, its HTTP client) adds "
           f"{percentile(table_ms, .5) - percentile(backend_ms, .5):+.3f} ms over that function")
 
 

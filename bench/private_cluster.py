@@ -21,15 +21,21 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def bench_database(name: str):
-    """Start a private cluster (as the postgres OS user), create `name`, yield a connection."""
+def bench_database(name: str, *, preload: bool = False):
+    """Start a private cluster (as the postgres OS user), create `name`, yield a connection.
+    With ``preload``, pg_llm is in shared_preload_libraries (Python starts in the postmaster)."""
     pg_dir = tempfile.mkdtemp(prefix=f"pg_llm-{name}-")
     os.chmod(pg_dir, 0o755)
     port = free_port()
     # tests/backend_python holds the test-only EchoTable wrapper some benchmarks scan.
     test_path = CLUSTER.parent.parent / "tests" / "backend_python"
-    subprocess.run([str(CLUSTER), "start", pg_dir, str(port)], check=True,
-                   env={**os.environ, "PG_LLM_BACKEND_PYTHONPATH": str(test_path)})
+    env = {**os.environ, "PG_LLM_BACKEND_PYTHONPATH": str(test_path)}
+    subprocess.run([str(CLUSTER), "start", pg_dir, str(port)], check=True, env=env)
+    if preload:
+        subprocess.run([str(CLUSTER), "stop", pg_dir], check=True)
+        with open(os.path.join(pg_dir, "data", "postgresql.conf"), "a") as conf:
+            conf.write("shared_preload_libraries = 'pg_cron,pg_llm'\n")
+        subprocess.run([str(CLUSTER), "start", pg_dir, str(port)], check=True, env=env)
     try:
         dsn = f"host=127.0.0.1 port={port} user=postgres"
         with psycopg.connect(f"{dsn} dbname=postgres", autocommit=True) as conn:

@@ -8,8 +8,6 @@ classes run unchanged under Multicorn2 too.
 
 from __future__ import annotations
 
-import datetime
-import decimal
 import importlib
 import json
 from dataclasses import dataclass
@@ -69,7 +67,9 @@ def _value_converter(type_name: str):
     if type_name in _FLOAT_TYPES:
         return lambda v: None if v is None else float(v)
     if type_name == "numeric" or type_name.startswith("numeric("):
-        return lambda v: None if v is None else decimal.Decimal(v)
+        from decimal import Decimal  # only tables with numeric columns pay the import
+
+        return lambda v: None if v is None else Decimal(v)
     if type_name == "boolean":
         return lambda v: None if v is None else v == "t"
     return lambda v: v
@@ -116,7 +116,7 @@ def to_text(value) -> str | None:
         return value
     if isinstance(value, bool):
         return "t" if value else "f"
-    if isinstance(value, (int, decimal.Decimal)):
+    if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
         return repr(value)
@@ -124,9 +124,11 @@ def to_text(value) -> str | None:
         return json.dumps(value, allow_nan=False)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return "\\x" + bytes(value).hex()
+    import datetime  # imported already where such a value exists; not on the common path
+
     if isinstance(value, (datetime.date, datetime.time, datetime.datetime)):
         return value.isoformat()
-    return str(value)
+    return str(value)  # also decimal.Decimal
 
 
 def row_to_text(row, column_names: list[str]) -> list[str | None]:

@@ -8,7 +8,12 @@ backend that inherited half a thread.
 
 from __future__ import annotations
 
+import gc
 import threading
+
+# PL/Python's own module (its ~250 exception classes), registered by ext/preload.c: built
+# here once instead of at each backend's first PL/Python call.
+import plpy  # noqa: F401
 
 # The scan path (C bridge -> bridge -> ModelTable -> client) and the SQL functions' glue.
 import pg_llm.boot  # noqa: F401
@@ -27,3 +32,8 @@ if http.pool.opened:
     raise RuntimeError("pg_llm.preload: importing opened a connection")
 
 PRELOADED = True
+
+# Everything imported so far lives as long as the server: keep it out of the collector, whose
+# passes would otherwise write to every object and copy the whole heap into each backend.
+gc.collect()
+gc.freeze()
