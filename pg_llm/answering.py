@@ -34,6 +34,22 @@ def _plpy():
     return plpy
 
 
+def _refuse_unrecorded(table, why: str) -> None:
+    """No answer that the audit trail or the budget ledger should see but cannot: a
+    Multicorn2 scan may not run SQL (pg_llm.multicorn_scan)."""
+    from pg_llm import multicorn_scan
+
+    if not multicorn_scan.active():
+        return  # outside a backend (unit tests): nothing to record into
+    what = ("model \"%s\" has audit on" % table.model if why == "audit"
+            else "engine \"%s\" has prices" % (table.options.get("engine") or table.settings.name))
+    raise LlmError(f"{what}, which a Multicorn2 scan cannot record", sqlstate="0A000",
+                   detail="the audit trail and the spending ledger are written with SQL, which "
+                          "Python cannot run inside a Multicorn2 scan",
+                   hint="use an engine on the pg_llm bridge (llm_create_engine(..., bridge => "
+                        "'pg_llm')) for this model; see docs/multicorn.md")
+
+
 def _scan_limits():
     """The per-statement guards the C bridge put in the payload (absent when all are 0)."""
     from pg_llm import bridge
@@ -57,6 +73,8 @@ def answer(table, requests: list[ChatRequest], versions: list[int],
     price = spending.prices(table.options)
     priced = spending.is_priced(price)
     plpy = _plpy() if (features.cache != "off" or features.audit or priced) else None
+    if (features.audit or priced) and plpy is None:
+        _refuse_unrecorded(table, "audit" if features.audit else "priced")
     engine = table.options.get("engine") or settings.name
     outcomes: list[Outcome | None] = [None] * len(requests)
     keys = [answer_cache.request_key(settings, r) for r in requests] \
