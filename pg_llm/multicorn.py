@@ -9,7 +9,7 @@ classes are re-exported instead, so ``pg_llm.fdw.ModelTable`` subclasses the rea
 
 from __future__ import annotations
 
-try:  # pragma: no cover - Multicorn2 cannot be installed on our machines
+try:  # inside a backend where Multicorn2 is installed (make multicorn2)
     from multicorn import ColumnDefinition, ForeignDataWrapper, Qual  # type: ignore
 
     REAL_MULTICORN = True
