@@ -5,6 +5,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import run_psql
+from core.conftest import BASE_MODEL
 
 
 def test_psql_and_usage_columns(dsn, ft_sql, fake):
@@ -144,3 +145,44 @@ def test_joins_and_generic_plans_stay_below_jit(db, ft_sql, fake):
         plan = db.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql).fetchone()[0][0]
         assert "JIT" not in plan, sql
         assert plan["Plan"]["Actual Rows"] == (1 if sql.startswith("EXECUTE") else 200), sql
+
+
+def test_join_shapes_answer_the_same_on_both_bridges(db, ft_sql, fake):
+    """The join shapes of tests/bridge/test_joins.py, on the real model class: the C bridge
+    batches them, Multicorn2 runs its parameterized path once per outer row; the rows match."""
+    db.execute("CREATE TABLE questions (id int PRIMARY KEY, q text)")
+    db.execute("INSERT INTO questions VALUES (1, 'one'), (2, 'two'), (3, 'three'), (4, 'two'), "
+               "(5, NULL)")
+    db.execute("ANALYZE questions")
+    expected = [(1, "echo:one"), (2, "echo:two"), (3, "echo:three"), (4, "echo:two")]
+    assert db.execute("SELECT content, answer FROM ft_sql WHERE content IN "
+                      "(SELECT q FROM questions) ORDER BY content").fetchall() == [
+        ("one", "echo:one"), ("three", "echo:three"), ("two", "echo:two")]
+    assert sorted(db.execute("SELECT answer FROM ft_sql WHERE content = "
+                             "ANY(ARRAY(SELECT q FROM questions))").fetchall()) == [
+        ("echo:one",), ("echo:three",), ("echo:two",)]
+    assert db.execute("SELECT q.id, f.answer FROM questions q JOIN ft_sql f "
+                      "ON f.content = upper(q.q) ORDER BY q.id").fetchall() == [
+        (i, "echo:" + a[5:].upper()) for i, a in expected]
+    assert db.execute("SELECT q.id, f.answer FROM questions q LEFT JOIN ft_sql f "
+                      "ON f.content = q.q AND f.content <> 'two' ORDER BY q.id").fetchall() == [
+        (1, "echo:one"), (2, None), (3, "echo:three"), (4, None), (5, None)]
+    assert db.execute("SELECT id, (SELECT answer FROM ft_sql WHERE content = o.q) "
+                      "FROM questions o WHERE id < 5 ORDER BY id").fetchall() == expected
+    db.execute("CREATE VIEW answered AS SELECT q.id, f.answer FROM questions q "
+               "JOIN ft_sql f ON f.content = q.q")
+    assert db.execute("SELECT * FROM answered ORDER BY id").fetchall() == expected
+    db.execute("""CREATE FUNCTION first_answers(n int) RETURNS SETOF text LANGUAGE plpgsql AS $$
+        BEGIN RETURN QUERY SELECT f.answer FROM questions q JOIN ft_sql f ON f.content = q.q
+        WHERE q.id <= n ORDER BY q.id; END $$""")
+    for n in range(1, 8):  # past the switch to a generic plan
+        assert [r[0] for r in db.execute("SELECT first_answers(%s)", [n]).fetchall()] == \
+            [a for _, a in expected[:n]]
+    # two prompt columns, both fed by the join
+    db.execute("SELECT llm_create_model('translate', engine => 'openai_compat', model_name => %s, "
+               "prompt_template => '{{content}} in {{lang}}')", (BASE_MODEL,))
+    db.execute("CREATE TABLE q2 (t text, l text)")
+    db.execute("INSERT INTO q2 VALUES ('a', 'en'), ('b', 'fr')")
+    assert db.execute("SELECT q2.t, q2.l, e.answer FROM q2 JOIN translate e "
+                      "ON e.content = q2.t AND e.lang = q2.l ORDER BY 1").fetchall() == [
+        ("a", "en", "echo:a in en"), ("b", "fr", "echo:b in fr")]
