@@ -64,9 +64,10 @@ _PG_init(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+	/* before the prefix is reserved: that drops the placeholder of its GUC */
+	llm_preload_python();		/* only with shared_preload_libraries (preload.c) */
 	MarkGUCPrefixReserved("pg_llm");
 	llm_install_message_hook();
-	llm_preload_python();		/* only with shared_preload_libraries (preload.c) */
 }
 
 PG_FUNCTION_INFO_V1(pg_llm_handler);

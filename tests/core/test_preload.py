@@ -2,6 +2,7 @@
 fork-safely (no thread, no socket before fork), and every backend forked from it answers,
 runs worker threads and is cancellable, as an ordinary role too."""
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -19,9 +20,9 @@ from fake_openai import FakeOpenAI
 KEY = "sk-preload-test-0123456789"
 
 
-@pytest.fixture(scope="module")
-def preloaded():
-    """A private cluster with pg_llm preloaded (the session cluster is not)."""
+@contextlib.contextmanager
+def private_cluster(*conf_lines: str):
+    """A private cluster with these postgresql.conf lines (the session cluster has none)."""
     pg_dir = Path(tempfile.mkdtemp(prefix="pg_llm-preload-"))
     os.chmod(pg_dir, 0o755)
     port = _free_port()
@@ -29,7 +30,7 @@ def preloaded():
     try:
         subprocess.run([str(CLUSTER_SCRIPT), "stop", str(pg_dir)], check=True)
         with open(pg_dir / "data" / "postgresql.conf", "a") as conf:
-            conf.write("shared_preload_libraries = 'pg_cron,pg_llm'\n")
+            conf.write("".join(line + "\n" for line in conf_lines))
         subprocess.run([str(CLUSTER_SCRIPT), "start", str(pg_dir), str(port)], check=True)
         dsn = f"host=127.0.0.1 port={port} user=postgres"
         with psycopg.connect(f"{dsn} dbname=postgres", autocommit=True) as conn:
@@ -38,6 +39,12 @@ def preloaded():
     finally:
         subprocess.run([str(CLUSTER_SCRIPT), "stop", str(pg_dir)], check=False)
         shutil.rmtree(pg_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def preloaded():
+    with private_cluster("shared_preload_libraries = 'pg_cron,pg_llm'") as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +149,20 @@ def test_a_cancel_ends_a_hung_scan_in_a_forked_backend(preloaded, model, fake):
                 "echo:after",)
     finally:
         fake.release()
+
+
+def test_preload_python_off_leaves_python_to_the_first_call(fake):
+    with private_cluster("shared_preload_libraries = 'pg_cron,pg_llm'",
+                         "pg_llm.preload_python = off") as cluster:
+        pid = int((cluster["dir"] / "data" / "postmaster.pid").read_text().split()[0])
+        assert "python" not in Path(f"/proc/{pid}/maps").read_text()
+        with psycopg.connect(cluster["dsn"], autocommit=True) as conn:
+            conn.execute("SET client_min_messages = warning")
+            conn.execute("CREATE EXTENSION pg_llm CASCADE")
+            conn.execute("SELECT llm_create_engine('eng', base_url => %s, api_key => %s)",
+                         (fake.url, KEY))
+            conn.execute("SELECT llm_create_model('qa', engine => 'eng', model_name => 'm1', "
+                         "prompt_template => '{{content}}')")
+            assert conn.execute("SELECT answer FROM qa WHERE content = 'lazy'").fetchone() == (
+                "echo:lazy",)
+        assert "pg_llm imported in the postmaster" not in (cluster["dir"] / "server.log").read_text()
