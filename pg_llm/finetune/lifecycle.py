@@ -210,7 +210,7 @@ def _create(provider: Provider, job: dict, files: dict, file_id: str | None,
                                options.get("seed"))
 
 
-def _record_submission(plpy, job: dict, pj: ProviderJob) -> dict:
+def _record_submission(plpy, job: dict, pj: ProviderJob, handed_at: str = "now") -> dict:
     """The job now lives at the provider: its ids, no more local copy of the data."""
     plpy.notice(f"pg_llm: fine-tuning job {job['id']} handed to engine \"{job['engine']}\" "
                 f"as {pj.id}")
@@ -220,7 +220,7 @@ def _record_submission(plpy, job: dict, pj: ProviderJob) -> dict:
     if job["status"] in FINISHED:
         return catalog.update_job(plpy, job["id"], **ids)
     # started_at = handed to the provider (finished_at - started_at is the job's duration).
-    return catalog.update_job(plpy, job["id"], started_at="now", **ids)
+    return catalog.update_job(plpy, job["id"], started_at=handed_at, **ids)
 
 
 def _refused(plpy, job: dict, refused: Refused) -> dict:
@@ -295,6 +295,7 @@ def wait(plpy, job: dict, timeout_s: float | None) -> dict:
     started = time.monotonic()
     check = interrupt_checker(plpy)
     submitted = None                     # the provider job this wait handed over, unrecorded
+    handed_at = "now"
     if job["status"] == "pending":
         if catalog.queued_in_this_transaction(plpy, job["id"]):
             hand_over(plpy, job)         # raises the explanation
@@ -304,6 +305,7 @@ def wait(plpy, job: dict, timeout_s: float | None) -> dict:
     while job["status"] == "pending":
         try:
             submitted = hand_over(plpy, job)
+            handed_at = plpy.execute("SELECT pg_catalog.clock_timestamp()::text AS t")[0]["t"]
             plpy.notice(f"pg_llm: fine-tuning job {job['id']} handed to engine "
                         f"\"{job['engine']}\" as {submitted.id}")
             job = dict(job, provider_job_id=submitted.id)
@@ -327,7 +329,7 @@ def wait(plpy, job: dict, timeout_s: float | None) -> dict:
         if submitted is not None:
             row = catalog.get_job(plpy, job["id"])
             if row["status"] in FINISHED:     # cancelled elsewhere before we recorded it
-                job = _record(plpy, job, events, None, submitted)
+                job = _record(plpy, job, events, None, submitted, handed_at)
                 final_warning(plpy, job)
                 return job
         try:
@@ -335,7 +337,7 @@ def wait(plpy, job: dict, timeout_s: float | None) -> dict:
             fresh = provider.new_events(job["provider_job_id"], seen)
             failures = 0
         except UndefinedObject:
-            job = _record(plpy, job, events, None, submitted)
+            job = _record(plpy, job, events, None, submitted, handed_at)
             job = _forget(plpy, job)
             final_warning(plpy, job)
             return job
@@ -349,11 +351,11 @@ def wait(plpy, job: dict, timeout_s: float | None) -> dict:
             events.append(event)
             plpy.notice(describe_event(job["id"], event))
         if pj.status in FINISHED:
-            job = _record(plpy, job, events, pj, submitted)
+            job = _record(plpy, job, events, pj, submitted, handed_at)
             final_warning(plpy, job)
             return job
         if timeout_s is not None and time.monotonic() - started >= timeout_s:
-            job = _record(plpy, job, events, pj, submitted)
+            job = _record(plpy, job, events, pj, submitted, handed_at)
             plpy.notice(f"pg_llm: job {job['id']} is still {job['status']} after "
                         f"{timeout_s:g} s; llm_wait again or let llm_refresh follow it")
             return job
@@ -423,13 +425,13 @@ def refresh(plpy) -> dict:
 
 
 def _record(plpy, job: dict, events: list[ProviderEvent], pj: ProviderJob | None,
-            submitted: ProviderJob | None = None) -> dict:
+            submitted: ProviderJob | None = None, handed_at: str = "now") -> dict:
     """What a poll saw, in one subtransaction: the submission this transaction made (if
     any), the new events, then the provider's state."""
     with plpy.subtransaction():
         if submitted is not None:
             job = catalog.get_job(plpy, job["id"], lock=True)
-            job = _record_submission(plpy, job, submitted)
+            job = _record_submission(plpy, job, submitted, handed_at)
             if job["status"] in FINISHED:     # cancelled meanwhile: stop the provider's job
                 _cancel_at_provider(plpy, job)
         catalog.add_events(plpy, job["id"], events)
