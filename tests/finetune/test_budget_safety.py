@@ -222,3 +222,31 @@ def test_cancel_a_job_that_was_never_handed_over(db, hosted):
     assert db.execute("SELECT sum(tokens) FROM llm.ledger").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM llm.job_files").fetchone()[0] == 0
     assert db.execute("SELECT llm_refresh()").fetchone()[0]["polled"] == 0
+
+
+def test_an_ordinary_admin_fine_tunes_end_to_end(db, provider):
+    """Queue, hand-over, events, the new version and settlement, all as a non-superuser
+    granted llm_admin, on an engine it created (so its key is its own)."""
+    from .conftest import API_KEY, BASE, make_long_table
+
+    if not db.execute("SELECT 1 FROM pg_roles WHERE rolname = 'llm_admin'").fetchone():
+        pytest.skip("this build has no llm_admin role")
+    db.execute(f"DROP ROLE IF EXISTS {ROLE}")
+    db.execute(f"CREATE ROLE {ROLE} LOGIN IN ROLE llm_admin")
+    db.execute(f"GRANT CREATE ON SCHEMA public TO {ROLE}")
+    provider.script("succeed", steps=2, step_seconds=0.02)
+    with psycopg.connect(psycopg.conninfo.make_conninfo(db.info.dsn, user=ROLE),
+                         autocommit=True) as conn:
+        conn.execute("SELECT llm_create_engine('mine', base_url => %s, api_key => %s, "
+                     "price_training => 8)", (provider.base_url, API_KEY))
+        conn.execute("SELECT llm_create_model('ft_sql', engine => 'mine', model_name => %s, "
+                     "prompt_template => '{{content}}', predict => 'answer')", (BASE,))
+        make_long_table(conn)
+        conn.execute("SELECT llm_set_budget('ft_sql', max_usd => 1)")
+        job_id = conn.execute(START).fetchone()[0]
+        job = job_row(conn, "SELECT * FROM llm_wait(%s::bigint)", (job_id,))
+        assert job["status"] == "succeeded" and job["result_version"] == 2, job
+        assert conn.execute("SELECT answer FROM ft_sql WHERE content = 'hi'").fetchone()[0] \
+            .startswith("[ft:fake-base:ft-sql:")
+        spent = conn.execute("SELECT spent_tokens FROM llm.budget_status").fetchone()[0]
+        assert spent == job["trained_tokens"] and len(provider.jobs) == 1
