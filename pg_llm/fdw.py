@@ -30,10 +30,15 @@ def _json_option(options: dict, name: str, default):
     if raw in (None, ""):
         return default
     try:
-        return json.loads(raw) if isinstance(raw, str) else raw
+        value = json.loads(raw) if isinstance(raw, str) else raw
     except ValueError:
         raise InvalidParameter(f"table option {name} is not valid JSON",
                                hint="re-create the model with llm_create_model") from None
+    if not isinstance(value, type(default)):  # e.g. OPTIONS (defaults '1')
+        raise InvalidParameter(f"table option {name} must be a JSON "
+                               f"{'object' if isinstance(default, dict) else 'value'}",
+                               hint="re-create the model with llm_create_model")
+    return value
 
 
 def _qual_values(qual) -> list | None:

@@ -160,6 +160,10 @@ def cancel_job(plpy, job_id):
 # ---- budgets, datasources, cron
 
 def set_budget(plpy, target, max_usd=None, max_tokens=None):
+    if not isinstance(target, str) or not target.strip():
+        raise InvalidParameter("target must name an engine or a model",
+                               hint="e.g. llm_set_budget('ft_sql', max_usd => 5), or "
+                                    "'engine:name' / 'model:name' when a name is both")
     check_limits(max_usd, max_tokens)
     scope, name = budget_catalog.resolve_target(plpy, target)
     budget_catalog.set_budget(plpy, scope, name, max_usd, max_tokens)

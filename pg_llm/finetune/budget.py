@@ -33,6 +33,10 @@ class Budget:
 
 
 def check_limits(max_usd, max_tokens) -> None:
+    # NaN and Infinity are valid numerics but no budget (and NaN has no order).
+    if max_usd is not None and not Decimal(str(max_usd)).is_finite():
+        raise InvalidParameter(f"max_usd must be a finite number, got {max_usd}",
+                               hint="give an amount in USD, or NULL for no dollar limit")
     if max_usd is not None and Decimal(str(max_usd)) < 0:
         raise InvalidParameter("max_usd must not be negative", hint="give 0 to block all jobs")
     if max_tokens is not None and int(max_tokens) < 0:
