@@ -159,11 +159,19 @@ def check_bridge(plpy, bridge) -> str:
     if bridge not in catalog.BRIDGES:
         raise InvalidParameter(f"unknown bridge {bridge!r}",
                                hint="use bridge => 'pg_llm' (the default) or 'multicorn'")
-    if bridge == "multicorn" and not plpy.execute(
-            "SELECT 1 FROM pg_catalog.pg_foreign_data_wrapper WHERE fdwname = 'multicorn'"):
-        raise UndefinedObject("foreign-data wrapper \"multicorn\" does not exist",
-                              hint="install Multicorn2 (make multicorn2, docs/multicorn.md), "
-                                   "then CREATE EXTENSION multicorn")
+    if bridge == "multicorn":
+        rows = plpy.execute("""
+            SELECT pg_catalog.has_foreign_data_wrapper_privilege(oid, 'USAGE') AS usable
+            FROM pg_catalog.pg_foreign_data_wrapper WHERE fdwname = 'multicorn'""")
+        if not rows:
+            raise UndefinedObject("foreign-data wrapper \"multicorn\" does not exist",
+                                  hint="install Multicorn2 (make multicorn2, docs/multicorn.md), "
+                                       "then CREATE EXTENSION multicorn")
+        if not rows[0]["usable"]:
+            raise InsufficientPrivilege(
+                "permission denied for foreign-data wrapper multicorn",
+                hint="a superuser grants it: GRANT USAGE ON FOREIGN DATA WRAPPER multicorn "
+                     "TO llm_admin")
     return bridge
 
 

@@ -67,3 +67,38 @@ def test_what_a_multicorn_scan_cannot_record_is_refused_not_skipped(db, mc_model
     assert "cannot record" in err.value.diag.message_primary
     assert "bridge => 'pg_llm'" in err.value.diag.message_hint
     assert fake.chat_requests() == []
+
+
+def test_an_ordinary_admin_role_needs_usage_on_multicorn(db, fake, bridge):
+    if bridge != "multicorn":
+        pytest.skip("Multicorn2 only")
+    db.execute("CREATE ROLE mc_admin LOGIN IN ROLE llm_admin")
+    db.execute("CREATE ROLE mc_user LOGIN IN ROLE llm_user")
+    db.execute("CREATE SCHEMA mc_admin AUTHORIZATION mc_admin")  # its tables land there
+    db.execute("GRANT USAGE ON SCHEMA mc_admin TO mc_user")
+    info = db.info
+    try:
+        with psycopg.connect(host=info.host, port=info.port, dbname=info.dbname, user="mc_admin",
+                             autocommit=True) as admin:
+            create = ("SELECT llm_create_engine('mc', base_url => %s, api_key => %s, "
+                      "bridge => 'multicorn')")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege) as err:
+                admin.execute(create, (fake.url, API_KEY))
+            assert "GRANT USAGE ON FOREIGN DATA WRAPPER multicorn" in err.value.diag.message_hint
+            db.execute("GRANT USAGE ON FOREIGN DATA WRAPPER multicorn TO llm_admin")
+            admin.execute(create, (fake.url, API_KEY))
+            admin.execute("SELECT llm_create_model('ask', engine => 'mc', model_name => %s, "
+                          "prompt_template => '{{content}}')", (BASE_MODEL,))
+            admin.execute("GRANT SELECT ON ask TO mc_user")
+        with psycopg.connect(host=info.host, port=info.port, dbname=info.dbname, user="mc_user",
+                             autocommit=True) as user:
+            assert user.execute("SELECT answer FROM mc_admin.ask WHERE content = 'hi'"
+                                ).fetchone() == ("echo:hi",)
+            with pytest.raises(psycopg.errors.InvalidParameterValue):  # SQLSTATE kept for them too
+                user.execute("SELECT answer FROM mc_admin.ask WHERE content = 'hi' AND max_tokens = 0")
+        assert fake.chat_requests()[-1].authorization == f"Bearer {API_KEY}"
+    finally:
+        db.execute("REVOKE USAGE ON FOREIGN DATA WRAPPER multicorn FROM llm_admin")
+        for role in ("mc_admin", "mc_user"):
+            db.execute(f"DROP OWNED BY {role} CASCADE")
+            db.execute(f"DROP ROLE {role}")
