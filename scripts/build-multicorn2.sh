@@ -16,8 +16,12 @@ SRC=${1:-${MULTICORN2_SRC:-$DEFAULT_SRC}}
 if [ "$SRC" = "--if-available" ]; then
   SRC=${MULTICORN2_SRC:-$DEFAULT_SRC}
   if [ ! -e "$SRC" ]; then
-    echo "pg_llm: Multicorn2 source not found at $SRC: the Multicorn2 tests will be skipped" \
-         "(make multicorn2 MULTICORN2_SRC=<tarball or tree>)"
+    if [ -f "$("${PG_CONFIG}" --sharedir)/extension/multicorn.control" ]; then
+      echo "pg_llm: Multicorn2 source not found at $SRC: testing the Multicorn2 already installed"
+    else
+      echo "pg_llm: Multicorn2 source not found at $SRC: the Multicorn2 tests will be skipped" \
+           "(make multicorn2 MULTICORN2_SRC=<tarball or tree>)"
+    fi
     exit 0
   fi
 fi
