@@ -101,16 +101,21 @@ def run_direct(url: str, clients: int, seconds: float) -> dict:
         p.join()
     elapsed = max(time.monotonic() - started, seconds)
     return {"transactions": len(latencies), "errors": len(errors), "tps": len(latencies) / elapsed,
-            "p50": percentile(latencies, .5), "p95": percentile(latencies, .95)}
+            "p50": percentile(latencies, .5), "p95": percentile(latencies, .95),
+            "samples": sorted(set(errors))[:3]}
 
 
-def run_pgbench(conn, clients: int, seconds: int, new_connections: bool) -> dict:
+MODEL_QUERY = ("\\set r random(1, 1000000000)\n"
+               # :r::text folds to a constant: the prompt is pushed down as content = '<r>'
+               "SELECT answer FROM ft WHERE content = :r::text;\n")
+
+
+def run_pgbench(conn, clients: int, seconds: int, new_connections: bool,
+                sql: str = MODEL_QUERY) -> dict:
     info = conn.info
     with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "model.sql"
-        # :r::text folds to a constant, so the prompt is pushed down as content = '<r>'
-        script.write_text("\\set r random(1, 1000000000)\n"
-                          "SELECT answer FROM ft WHERE content = :r::text;\n")
+        script = Path(tmp) / "script.sql"
+        script.write_text(sql)
         command = [f"{PG_BINDIR}/pgbench", "-n", "-h", info.host, "-p", str(info.port),
                    "-U", "postgres", "-c", str(clients), "-j", "4", "-T", str(seconds),
                    "-f", str(script), "-l", "--log-prefix", f"{tmp}/log", info.dbname]
@@ -131,10 +136,11 @@ def run_pgbench(conn, clients: int, seconds: int, new_connections: bool) -> dict
 
     processed = number(r"number of transactions actually processed: (\d+)")
     failed = number(r"number of failed transactions: (\d+)")
-    if result.returncode != 0 and failed != failed:  # nan: pgbench stopped early
-        failed = -1
+    errors = int(failed) if failed == failed else 0
+    if result.returncode != 0:  # a client aborted on an error: pgbench does not count it as failed
+        errors = max(errors, 1)
     return {"transactions": int(processed) if processed == processed else 0,
-            "errors": int(failed) if failed == failed else (0 if result.returncode == 0 else -1),
+            "errors": errors,
             "tps": number(r"tps = ([\d.]+) \((?:including|without)"),
             "p50": percentile(latencies, .5), "p95": percentile(latencies, .95),
             "exit": result.returncode, "tail": output.strip().splitlines()[-3:]}
@@ -172,6 +178,9 @@ def main() -> None:
                 conn.execute("SELECT llm_create_model('ft', engine => 'bench', model_name => %s,"
                              " prompt_template => '{{content}}')", (MODEL,))
                 own_pid = conn.info.backend_pid
+                if not preload:  # what a new connection costs this machine without any model
+                    result = run_pgbench(conn, args.clients, args.seconds, True, "SELECT 1;\n")
+                    rows.append(("pgbench -C, SELECT 1", result, "no model: the floor for -C"))
                 for new_connections in (False, True):
                     opened = fake.connections_opened
                     result = run_pgbench(conn, args.clients, args.seconds, new_connections)
@@ -180,6 +189,8 @@ def main() -> None:
                                  f"opened; left: {leftovers(conn, fake, own_pid)}"))
                     if result.get("exit"):
                         print(f"{name}: pgbench exited {result['exit']}: {result['tail']}")
+    if direct["errors"]:
+        print(f"direct client errors: {direct['samples']}")
     base = rows[0][1]["tps"]
     print(f"== {args.clients} clients, {args.seconds} s each, endpoint answers in "
           f"{DELAY_S * 1000:.0f} ms")

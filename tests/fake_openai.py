@@ -112,7 +112,7 @@ class FakeOpenAI:
 
     def start(self) -> "FakeOpenAI":
         handler = type("Handler", (_Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _Server(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         kwargs={"poll_interval": 0.05})
@@ -161,6 +161,12 @@ class FakeOpenAI:
             if _hung_up(client, min(left, 0.05)):
                 return False
         return True
+
+
+class _Server(ThreadingHTTPServer):
+    # A real API's listen backlog: with the default 5, a burst of new connections (pgbench -C)
+    # loses SYNs and waits a second for the retransmit.
+    request_queue_size = 256
 
 
 def _hung_up(client: socket.socket, wait: float) -> bool:
