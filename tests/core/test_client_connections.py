@@ -144,3 +144,53 @@ def test_worker_threads_stay_bounded_across_cancelled_scans(fake):
     # every cancelled scan's threads came back: ten scans reused the same four
     assert workers.thread_count() <= max(before, 4)
     assert wait_until(lambda: len(workers._idle) == workers.thread_count())
+
+
+@pytest.fixture
+def tls_fake(tmp_path):
+    """The fake server behind TLS with a self-signed certificate for 127.0.0.1."""
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    http.pool.close()
+    trusted = http.ssl_context()  # the backend's context (also arms the TLS retry paths)
+    http._ssl_context = ssl.create_default_context(cafile=str(cert))
+    try:
+        with FakeOpenAI(models=["m1"], api_key=KEY) as server:
+            server._server.socket = server_context.wrap_socket(server._server.socket,
+                                                               server_side=True)
+            yield server
+            server.release()
+    finally:
+        http.pool.close()
+        http._ssl_context = trusted
+
+
+def test_https_engines_are_verified_and_kept_alive(tls_fake):
+    https = EngineSettings(name="eng", base_url=tls_fake.url.replace("http://", "https://"),
+                           api_key=KEY)
+    for i in range(5):
+        [result] = chat_many(https, [ask(f"tls {i}")])
+        assert result.text == f"echo:tls {i}"
+    assert tls_fake.connections_opened == 1
+    results = chat_many(EngineSettings(name="eng", base_url=https.base_url, api_key=KEY,
+                                       concurrency=4), [ask(f"p{i}") for i in range(8)])
+    assert [r.text for r in results] == [f"echo:p{i}" for i in range(8)]
+
+
+def test_an_untrusted_certificate_is_a_connection_error(tls_fake):
+    from pg_llm.errors import EngineUnavailable
+
+    http._ssl_context = None  # the default CA bundle does not know the self-signed certificate
+    https = EngineSettings(name="eng", base_url=tls_fake.url.replace("http://", "https://"),
+                           api_key=KEY, max_retries=0)
+    with pytest.raises(EngineUnavailable, match="cannot connect") as err:
+        chat_many(https, [ask("x")])
+    assert "certificate" in err.value.detail
+    assert tls_fake.chat_requests() == []
