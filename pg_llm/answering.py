@@ -77,7 +77,10 @@ def answer(table, requests: list[ChatRequest], versions: list[int],
         _refuse_unrecorded(table, "audit" if features.audit else "priced")
     engine = table.options.get("engine") or settings.name
     outcomes: list[Outcome | None] = [None] * len(requests)
-    keys = [answer_cache.request_key(settings, r) for r in requests] \
+    # each version's engine: the table's own, or where llm_deploy_version put it
+    routes = [table.settings_for(v) for v in versions] if getattr(table, "deployments", None) \
+        else [settings] * len(requests)
+    keys = [answer_cache.request_key(routes[i], r) for i, r in enumerate(requests)] \
         if (plpy is not None) else [None] * len(requests)
 
     cacheable = [plpy is not None and answer_cache.cacheable(features.cache, r) for r in requests]
@@ -97,11 +100,12 @@ def answer(table, requests: list[ChatRequest], versions: list[int],
         if booking:
             spending.check_budgets(plpy, model=table.model, engine=engine, role=_scan_role(),
                                    est=estimate)
-    if to_send:
-        lenient = any(tolerate[i] for i in to_send)
-        results = chat_many(settings, [requests[i] for i in to_send], backend_interrupt_checker(),
+    for route in dict.fromkeys(routes[i] for i in to_send):
+        sending = [i for i in to_send if routes[i] == route]
+        lenient = any(tolerate[i] for i in sending)
+        results = chat_many(route, [requests[i] for i in sending], backend_interrupt_checker(),
                             errors_as_results=lenient)
-        for i, result in zip(to_send, results):
+        for i, result in zip(sending, results):
             if isinstance(result, LlmError):
                 if not tolerate[i]:
                     raise result

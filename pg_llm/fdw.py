@@ -11,9 +11,9 @@ from __future__ import annotations
 import itertools
 import json
 
-from pg_llm import answering, multicorn_scan, row_errors, templates
+from pg_llm import answering, deployment_routes, multicorn_scan, row_errors, templates
 from pg_llm.engines import settings_from_options
-from pg_llm.engines.client import ChatRequest
+from pg_llm.engines.client import ChatRequest, EngineSettings
 from pg_llm.engines.options import REQUEST_OPTIONS, as_int, check_request_option
 from pg_llm.errors import InvalidParameter, MissingPromptValue, UndefinedObject
 from pg_llm.model_features import Features
@@ -80,9 +80,23 @@ class ModelTable(ForeignDataWrapper):
         # the model's own call options win, even where Multicorn2 let the server's shadow them
         call_options = {k: str(v) for k, v in _json_option(options, "call_options", {}).items()}
         self.settings = settings_from_options({**options, **call_options})
+        # versions llm_deploy_version put on other engines: {"2": {"engine", "model"}}
+        self.deployments = {str(k): v for k, v in _json_option(options, "deployments", {}).items()}
+        self._call_options = call_options
+        self._routes: dict[str, object] = {}
         # Multicorn2 tables made by llm_create_model keep SQLSTATEs through this column
         self.relays_errors = multicorn_scan.ERROR_COLUMN in columns
         self.features = Features(options)  # on_error, cache, audit (pg_llm.model_features)
+
+    def settings_for(self, version) -> "EngineSettings":
+        """The engine answering `version`: the table's own, or where it was deployed."""
+        deployed = self.deployments.get(str(version))
+        if deployed is None:
+            return self.settings
+        engine = deployed["engine"]
+        if engine not in self._routes:  # once per scan
+            self._routes[engine] = deployment_routes.engine_settings(engine, self._call_options)
+        return self._routes[engine]
 
     # -- planning hints (Multicorn API; pg_llm's C bridge plans on its own, ext/paths.c) --
     # Multicorn2 costs a path as _startup_cost + rows * width.
@@ -116,6 +130,7 @@ class ModelTable(ForeignDataWrapper):
         return self._execute(quals, columns)
 
     def _execute(self, quals, columns):
+        self._routes = {}  # instances outlive scans; privileges are checked at every scan
         allowed = self._allowed_values(quals)
         missing = [c for c in self.prompt_columns if c not in allowed]
         if missing:
@@ -202,6 +217,8 @@ class ModelTable(ForeignDataWrapper):
             known = ", ".join(sorted(self.versions, key=int)) or "none"
             raise UndefinedObject(f'model "{self.model}" has no version {version}',
                                   hint=f"available versions: {known} (see llm.model_versions)")
+        if version in self.deployments:
+            model_id = self.deployments[version]["model"]
         values = {name: combo[name] for name in self.prompt_columns}
         messages = []
         if self.system_prompt:

@@ -16,7 +16,8 @@ from pg_llm.model_features import FEATURE_OPTIONS
 
 # Table options this module owns (others a user adds by hand are left alone).
 MANAGED_TABLE_OPTIONS = ("model", "engine", "prompt_template", "system_prompt", "predict",
-                         "prompt_columns", "active_version", "versions", "defaults", "call_options",
+                         "prompt_columns", "active_version", "versions", "deployments",
+                         "defaults", "call_options",
                          *CALL_OPTIONS, *FEATURE_OPTIONS)
 REQUEST_DEFAULT_KEYS = ("max_tokens", "temperature", "top_p", "seed", "stop")
 
@@ -243,6 +244,7 @@ def desired_table_options(plpy, model: dict) -> dict:
         "active_version": str(model["active_version"]),
         "versions": json.dumps({str(v): mid for v, mid in versions.items()}),
         "defaults": json.dumps({k: v for k, v in stored.items() if k in REQUEST_DEFAULT_KEYS}),
+        "deployments": _deployments_option(plpy, model["name"], versions),
     }
     for name in (*CALL_OPTIONS, *FEATURE_OPTIONS):
         if name in stored:
@@ -252,6 +254,14 @@ def desired_table_options(plpy, model: dict) -> dict:
     call = {k: stored[k] for k in CALL_OPTIONS if k in stored}
     options["call_options"] = json.dumps(call) if call else None
     return options
+
+
+def _deployments_option(plpy, model: str, versions: dict) -> str | None:
+    """Live versions served by another engine (llm.deployments, pg_llm.deployment_routes)."""
+    from pg_llm.catalog import deployments
+
+    served = {str(v): d for v, d in deployments.routes(plpy, model).items() if v in versions}
+    return json.dumps(served, sort_keys=True) if served else None
 
 
 def sync_table_options(plpy, model) -> None:

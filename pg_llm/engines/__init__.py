@@ -14,6 +14,8 @@ PROVIDERS = {
     "openai": {"base_url": "https://api.openai.com/v1", "prices": True},
     # `pg-llm serve` listens on 8765 by default; local compute costs nothing per token.
     "local": {"base_url": "http://127.0.0.1:8765/v1", "prices": False},
+    # vLLM's OpenAI server (default port 8000); llm_deploy_version loads LoRA adapters on it
+    "vllm": {"base_url": "http://127.0.0.1:8000/v1", "prices": False},
 }
 
 # Server/table options that tune calls (name -> (parser, lower bound, upper bound)).
@@ -27,7 +29,7 @@ CALL_OPTIONS = {
 def check_provider(provider) -> str:
     if provider not in PROVIDERS:
         raise InvalidParameter(f"unknown provider {provider!r}",
-                               hint="use provider => 'openai' (any OpenAI-compatible API) or 'local'")
+                               hint="use provider => 'openai' (any OpenAI-compatible API), 'local' or 'vllm'")
     return provider
 
 

@@ -204,11 +204,17 @@ def _chat_once(settings: EngineSettings, request: ChatRequest, poll, scope) -> C
 
 def list_models(settings: EngineSettings, check_interrupts=None) -> list[str]:
     """GET /models: the ids the engine serves (used to verify a new engine)."""
+    return [m["id"] for m in list_model_cards(settings, check_interrupts)]
+
+
+def list_model_cards(settings: EngineSettings, check_interrupts=None) -> list[dict]:
+    """GET /models: the model objects (vLLM adds "parent" and "root" to its LoRA adapters)."""
     answer = _call(settings, "GET", "/models", b"", None, check_interrupts or _no_interrupts, None)
-    try:
-        return [m["id"] for m in answer.get("data") or []]
-    except (AttributeError, TypeError, KeyError):
-        raise _unexpected_answer(settings, "the model list has an unexpected shape") from None
+    cards = answer.get("data") or []
+    if not isinstance(cards, list) or not all(isinstance(m, dict) and isinstance(m.get("id"), str)
+                                              for m in cards):
+        raise _unexpected_answer(settings, "the model list has an unexpected shape")
+    return cards
 
 
 def _call(settings: EngineSettings, method: str, path: str, body: bytes, model: str | None,

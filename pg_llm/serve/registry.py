@@ -48,6 +48,7 @@ class FineTunedModel:
     base: str
     adapter_path: Path       # GGUF LoRA adapter
     created: int
+    peft_dir: Path | None = None  # the same adapter in PEFT format (other engines load it)
 
 
 def parse_model_spec(spec: str) -> tuple[str, Path]:
@@ -78,8 +79,10 @@ class ModelRegistry:
         self.base = dict(base_models)
         self.fine_tuned: dict[str, FineTunedModel] = {}
 
-    def add_fine_tuned(self, model_id: str, base: str, adapter_path: Path, created: int) -> None:
-        self.fine_tuned[model_id] = FineTunedModel(model_id, base, adapter_path, created)
+    def add_fine_tuned(self, model_id: str, base: str, adapter_path: Path, created: int,
+                       peft_dir: Path | None = None) -> None:
+        self.fine_tuned[model_id] = FineTunedModel(model_id, base, adapter_path, created,
+                                                   peft_dir)
 
     def remove_fine_tuned(self, model_id: str) -> None:
         self.fine_tuned.pop(model_id, None)
@@ -96,5 +99,19 @@ class ModelRegistry:
         out = [{"id": m.id, "object": "model", "created": m.created, "owned_by": "pg_llm"}
                for m in self.base.values()]
         out += [{"id": m.id, "object": "model", "created": m.created, "owned_by": "user",
-                 "parent": m.base} for m in self.fine_tuned.values()]
+                 "parent": m.base, **_adapter_fields(m)} for m in self.fine_tuned.values()]
         return out
+
+
+def _adapter_fields(model: FineTunedModel) -> dict:
+    """Where the PEFT copy of a fine-tuned model lives, for llm_deploy_version (scale-out)."""
+    from .training.peft_export import read_identity
+
+    if model.peft_dir is None:
+        return {}
+    identity = read_identity(model.peft_dir)
+    if identity is None:
+        return {}
+    return {"adapter": {"format": "peft", "path": str(model.peft_dir),
+                        "base_model": identity.get("base_model"),
+                        "base_model_path": identity.get("base_model_path")}}

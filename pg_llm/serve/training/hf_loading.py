@@ -18,12 +18,17 @@ def _cache_key(gguf_path: Path) -> str:
     return hashlib.sha1(f"{gguf_path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
 
 
+def checkpoint_dir(gguf_path: Path, cache_dir: Path) -> Path:
+    """Where the Hugging Face copy of a GGUF base lives (the base its PEFT adapters name)."""
+    return cache_dir / f"hf-fp32-{_cache_key(gguf_path)}"
+
+
 def load_model(gguf_path: Path, cache_dir: Path, dtype):
     import torch
     from transformers import AutoModelForCausalLM
 
     # Cached in fp32: the dequantised values are exact there, whatever dtype a job trains in.
-    cached = cache_dir / f"hf-fp32-{_cache_key(gguf_path)}"
+    cached = checkpoint_dir(gguf_path, cache_dir)
     if (cached / ".complete").exists():
         return AutoModelForCausalLM.from_pretrained(str(cached), dtype=dtype)
     loaded = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent),

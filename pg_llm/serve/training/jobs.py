@@ -108,9 +108,11 @@ class JobManager:
             self._thread.join(timeout=10)
 
     def _register(self, job: dict) -> None:
-        adapter = self.store.job_dir(job["id"]) / "adapter.gguf"
-        self.registry.add_fine_tuned(job["fine_tuned_model"], job["model"], adapter,
-                                     job["finished_at"] or job["created_at"])
+        job_dir = self.store.job_dir(job["id"])
+        self.registry.add_fine_tuned(job["fine_tuned_model"], job["model"],
+                                     job_dir / "adapter.gguf",
+                                     job["finished_at"] or job["created_at"],
+                                     peft_dir=job_dir / "adapter")
 
     def delete_model(self, model_id: str) -> None:
         """Unpublishes a fine-tuned model (its job keeps the record, flagged, across restarts)."""
@@ -245,7 +247,7 @@ class JobManager:
     def _spec(self, job: dict) -> Path:
         base = self.registry.base[job["model"]]
         out_dir = self.store.job_dir(job["id"])
-        spec = {"job_id": job["id"], "parent_pid": os.getpid(),
+        spec = {"job_id": job["id"], "parent_pid": os.getpid(), "base_model": job["model"],
                 "base_model_path": str(base.gguf_path),
                 "base_model_dir": str(base.hf_dir) if base.hf_dir else None, "cache_dir": str(self.store.cache_dir),
                 "output_dir": str(out_dir),

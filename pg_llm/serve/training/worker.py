@@ -108,8 +108,9 @@ def train(spec: dict) -> dict:
 
     from ..inference.llama_backend import LlamaVocab
     from .frozen_prefix import DEFAULT_BUDGET_BYTES, SplitDecoder
-    from .hf_loading import load_model
+    from .hf_loading import checkpoint_dir, load_model
     from .lora_gguf import write_gguf_adapter
+    from .peft_export import write_peft_adapter
 
     loaded = time.time()
     torch.set_num_threads(spec.get("n_threads", 2))
@@ -185,7 +186,11 @@ def train(spec: dict) -> dict:
                 peft_model.train()
             emit(**event)
 
-    peft_model.save_pretrained(str(out_dir / "adapter"))
+    write_peft_adapter(peft_model, out_dir, base_model=spec.get("base_model") or "?",
+                       hf_base_dir=Path(spec["base_model_dir"] or
+                                        checkpoint_dir(Path(spec["base_model_path"]),
+                                                       Path(spec["cache_dir"]))),
+                       base_gguf=Path(spec["base_model_path"]), lora=lora)
     cfg = model.config
     adapter = write_gguf_adapter(get_peft_model_state_dict(peft_model), alpha=lora["alpha"],
                                  n_head=cfg.num_attention_heads,
