@@ -99,32 +99,13 @@ def user_mapping_exists(plpy, engine: str, role: str | None) -> bool:
 def set_api_key(plpy, engine: str, api_key: str | None, role: str | None) -> None:
     """Store (or remove, when NULL) the key in the engine's user mapping for role/PUBLIC.
 
-    Errors from these statements are re-raised without their SQL text, which holds the key.
+    The key never becomes SQL text (pg_llm.catalog.user_mappings).
     """
-    target = plpy.quote_ident(role) if role else "PUBLIC"
-    head = f"USER MAPPING FOR {target} SERVER {plpy.quote_ident(engine)}"
-    key = plpy.quote_literal(api_key) if api_key is not None else None
-    try:
-        if not user_mapping_exists(plpy, engine, role):
-            if key is not None:
-                plpy.execute(f"CREATE {head} OPTIONS (api_key {key})")
-            return
-        for action in (("SET", "ADD") if key is not None else ("DROP",)):
-            clause = f"{action} api_key {key}" if key is not None else "DROP api_key"
-            try:
-                with plpy.subtransaction():
-                    plpy.execute(f"ALTER {head} OPTIONS ({clause})")
-                return
-            except plpy.spiexceptions.UndefinedObject:
-                continue  # SET of a missing option / DROP of a missing option: try the next
-    except plpy.spiexceptions.QueryCanceled:
-        raise
-    except plpy.SPIError as exc:
-        from pg_llm.errors import LlmError
-        raise LlmError(f"could not store the API key of engine \"{engine}\": "
-                       f"{_first_line(exc)}".replace(api_key or "\0", "***"),
-                       sqlstate=getattr(exc, "sqlstate", None) or "XX000",
-                       hint="you must own the engine (its foreign server) to set its key") from None
+    from pg_llm.catalog import user_mappings
+
+    user_mappings.set_option(plpy, engine, role, "api_key", api_key,
+                             what=f'the API key of engine "{engine}"',
+                             hint="you must own the engine (its foreign server) to set its key")
 
 
 def _first_line(exc) -> str:

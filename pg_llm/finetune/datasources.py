@@ -193,19 +193,12 @@ def _create(plpy, name: str, url: str, *, replace: bool) -> None:
 
 
 def _create_password_mapping(plpy, name: str, password: str) -> None:
-    """The one statement whose text holds the password: its error is re-raised without
-    that text (a CONTEXT line would quote it to the client and the server log)."""
-    try:
-        with plpy.subtransaction():
-            plpy.execute(f"CREATE USER MAPPING FOR PUBLIC SERVER {plpy.quote_ident(name)} "
-                         f"OPTIONS (password {plpy.quote_literal(password)})")
-    except plpy.spiexceptions.QueryCanceled:
-        raise
-    except plpy.SPIError as exc:
-        first = str(exc.args[0] if exc.args else exc).splitlines()[0]
-        raise LlmError(f'could not store the password of datasource "{name}": '
-                       f"{scrub(first, password)}",
-                       sqlstate=getattr(exc, "sqlstate", None) or "XX000") from None
+    from pg_llm.catalog import user_mappings
+
+    # Never SQL text: see pg_llm.catalog.user_mappings.
+    user_mappings.set_option(plpy, name, None, "password", password,
+                             what=f'the password of datasource "{name}"',
+                             hint="you must own the datasource (its foreign server)")
 
 
 def drop(plpy, name: str) -> None:

@@ -169,3 +169,29 @@ def test_provider_error_texts_are_scrubbed_in_errors_and_log(db, server_log):
     log = server_log.text()
     assert err.diag.message_primary in log      # the error itself was logged
     assert key not in log and key[-12:] not in log
+
+
+def test_keys_reach_user_mappings_without_any_ddl_text(db, engine_eng):
+    """No CREATE/ALTER USER MAPPING statement runs (an event trigger sees every DDL statement
+    that goes through ProcessUtility, as pg_stat_statements' utility tracking does): the key
+    is handed over as a parse node, never as SQL text."""
+    db.execute("CREATE TABLE ddl_seen (tag text, query text)")
+    db.execute("""CREATE FUNCTION record_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+                  BEGIN INSERT INTO public.ddl_seen VALUES (tg_tag, current_query()); END $$""")
+    db.execute("CREATE EVENT TRIGGER seen ON ddl_command_end EXECUTE FUNCTION record_ddl()")
+    try:
+        key = new_key()
+        db.execute("SELECT llm_set_api_key('eng', %s)", [key])                  # create
+        db.execute("SELECT llm_set_api_key('eng', %s)", [key + "-2"])           # set
+        db.execute("SELECT llm_set_api_key('eng', %s, role => 'postgres')", [key])
+        db.execute("SELECT llm_create_datasource('src', %s)",
+                   [f"postgresql://u:{key}@127.0.0.1:5432/db"])
+        db.execute("CREATE USER MAPPING FOR CURRENT_USER SERVER src")           # a control
+    finally:
+        db.execute("DROP EVENT TRIGGER seen")
+    tags = [r[0] for r in db.execute("SELECT tag FROM ddl_seen")]
+    assert "CREATE USER MAPPING" in tags                # the trigger works...
+    assert tags.count("CREATE USER MAPPING") == 1       # ...and saw only the control
+    assert "ALTER USER MAPPING" not in tags
+    assert db.execute("SELECT umoptions FROM pg_user_mappings WHERE srvname = 'eng' "
+                      "AND usename = 'public'").fetchone()[0] == [f"api_key={key}-2"]
