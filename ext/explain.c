@@ -12,8 +12,8 @@
 #include "pg_llm.h"
 
 /* Distinct non-null text outputs of a Const (one value, or each element of an array). */
-static List *
-const_values(Const *c, LlmQualKind kind)
+List *
+llm_const_values(Const *c, LlmQualKind kind)
 {
 	List	   *values = NIL;
 	Oid			typoutput;
@@ -114,7 +114,7 @@ plan_time_prompts(ForeignScan *plan, Bitmapset *prompt_attnos)
 				continue;
 			if (lfirst_int(role_cell) != LLM_ROLE_SCAN || !IsA(value, Const))
 				return -1;
-			these = const_values((Const *) value, (LlmQualKind) lfirst_int(kind_cell));
+			these = llm_const_values((Const *) value, (LlmQualKind) lfirst_int(kind_cell));
 			values = constrained ? intersect_values(values, these) : these;
 			constrained = true;
 		}

@@ -135,5 +135,18 @@ extern void llmExplainForeignScan(ForeignScanState *node, ExplainState *es);
 
 /* explain.c */
 extern void llm_explain_prompts(ForeignScan *plan, Oid relid, ExplainState *es);
+extern List *llm_const_values(Const *c, LlmQualKind kind);
+
+/* cost.c: EXPLAIN's estimate and EXPLAIN ANALYZE's spend (pg_llm.scan_cost) */
+#define LLM_SPENT_FIELDS 7		/* sent, cached, failed, retries, in/out tokens, USD */
+typedef struct LlmSpent
+{
+	float8		values[LLM_SPENT_FIELDS];
+	int64		calls;			/* Python calls that reported */
+} LlmSpent;
+
+extern void llm_explain_estimate(ForeignScanState *node, ExplainState *es);
+extern void llm_spent_add(LlmSpent *spent);
+extern void llm_explain_spent(LlmSpent *spent, ExplainState *es);
 
 #endif							/* PG_LLM_H */

@@ -56,6 +56,7 @@ typedef struct LlmScanState
 	List	   *serving;		/* MinimalTuples of the current value */
 	int			serve_next;
 
+	LlmSpent	spent;			/* EXPLAIN ANALYZE: what the calls spent (cost.c) */
 	int64		python_calls;	/* for EXPLAIN ANALYZE */
 	int64		rewinds;
 	int64		batch_hits;
@@ -334,6 +335,8 @@ call_python(ForeignScanState *node, LlmScanState *st, const char *quals_json)
 
 	st->python_calls++;
 	llm_call_python(llm_payload(st->static_payload, quals_json), store_row, &sink);
+	if (node->ss.ps.instrument != NULL)
+		llm_spent_add(&st->spent);
 	pfree(sink.values);
 	pfree(sink.nulls);
 }
@@ -519,6 +522,7 @@ llmExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	}
 	ExplainPropertyText("LLM Quals", quals.len > 0 ? quals.data : "(none)", es);
 	llm_explain_prompts(plan, relid, es);
+	llm_explain_estimate(node, es);
 	if (batch.len > 0)
 	{
 		ExplainPropertyText("LLM Batch", batch.data, es);
@@ -530,5 +534,6 @@ llmExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyInteger("LLM Rewinds", NULL, st->rewinds, es);
 		if (batch.len > 0)
 			ExplainPropertyInteger("LLM Batch Hits", NULL, st->batch_hits, es);
+		llm_explain_spent(&st->spent, es);
 	}
 }

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from pg_llm import answer_cache, audit, row_errors, spending
+from pg_llm.engines import client
 from pg_llm.engines.client import ChatRequest, ChatResult, backend_interrupt_checker, chat_many
 from pg_llm.errors import LlmError
 
@@ -100,6 +101,7 @@ def answer(table, requests: list[ChatRequest], versions: list[int],
         if booking:
             spending.check_budgets(plpy, model=table.model, engine=engine, role=_scan_role(),
                                    est=estimate)
+    retries_before = client.retries_sent()
     for route in dict.fromkeys(routes[i] for i in to_send):
         sending = [i for i in to_send if routes[i] == route]
         lenient = any(tolerate[i] for i in sending)
@@ -127,7 +129,23 @@ def answer(table, requests: list[ChatRequest], versions: list[int],
                                     if cacheable[i] and outcomes[i].result is not None])
     if features.audit and plpy is not None:
         _audit(plpy, table, requests, versions, keys, outcomes, price)
+    _record_stats(outcomes, to_send, client.retries_sent() - retries_before, price)
     return outcomes
+
+
+# What the last scan of this backend did, for EXPLAIN ANALYZE (pg_llm.scan_cost).
+last_scan_stats: dict = {}
+
+
+def _record_stats(outcomes, to_send, retries, price) -> None:
+    sent = [outcomes[i].result for i in to_send if outcomes[i].result is not None]
+    prompt_tokens = sum(r.prompt_tokens or 0 for r in sent)
+    completion_tokens = sum(r.completion_tokens or 0 for r in sent)
+    last_scan_stats.update(
+        sent=len(to_send), cached=len(outcomes) - len(to_send),
+        failed=sum(1 for i in to_send if outcomes[i].error is not None), retries=retries,
+        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+        usd=spending.cost_usd(price, prompt_tokens, completion_tokens))
 
 
 def _audit(plpy, table, requests, versions, keys, outcomes, price) -> None:

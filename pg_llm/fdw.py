@@ -131,30 +131,9 @@ class ModelTable(ForeignDataWrapper):
 
     def _execute(self, quals, columns):
         self._routes = {}  # instances outlive scans; privileges are checked at every scan
-        allowed = self._allowed_values(quals)
-        missing = [c for c in self.prompt_columns if c not in allowed]
-        if missing:
-            example = " AND ".join(f"{c} = '...'" for c in missing)
-            raise MissingPromptValue(
-                f'model "{self.model}" needs a value for '
-                + ", ".join(f'"{c}"' for c in missing) + " in the WHERE clause",
-                detail="each prompt is built from the template " + repr(self.template),
-                hint=f"add WHERE {example}")
-        combos = self._combinations(allowed)
-        if not combos:
+        requests, versions, tolerate, plans = self.plan_requests(quals)
+        if not requests:
             return []
-        requests, versions, tolerate, plans = [], [], [], []
-        unique: dict[ChatRequest, int] = {}
-        for combo in combos:
-            request, effective = self._build_request(combo)
-            if request not in unique:
-                unique[request] = len(requests)
-                requests.append(request)
-                versions.append(effective["version"])
-                tolerate.append(True)
-            # a request fails the statement unless every row asking it tolerates errors
-            tolerate[unique[request]] &= effective["on_error"] == "null"
-            plans.append((combo, effective, unique[request]))
         outcomes = answering.answer(self, requests, versions, tolerate)
         rows = []
         for combo, effective, index in plans:
@@ -176,6 +155,34 @@ class ModelTable(ForeignDataWrapper):
                 row["finish_reason"] = result.finish_reason
             rows.append(row)
         return rows
+
+    def plan_requests(self, quals):
+        """The distinct requests these quals ask (nothing is sent: EXPLAIN estimates from it
+        too), their versions, whether each may fail alone (on_error), and per output row
+        (qualified values, effective options, index of its request)."""
+        allowed = self._allowed_values(quals)
+        missing = [c for c in self.prompt_columns if c not in allowed]
+        if missing:
+            example = " AND ".join(f"{c} = '...'" for c in missing)
+            raise MissingPromptValue(
+                f'model "{self.model}" needs a value for '
+                + ", ".join(f'"{c}"' for c in missing) + " in the WHERE clause",
+                detail="each prompt is built from the template " + repr(self.template),
+                hint=f"add WHERE {example}")
+        combos = self._combinations(allowed)
+        requests, versions, tolerate, plans = [], [], [], []
+        unique: dict[ChatRequest, int] = {}
+        for combo in combos:
+            request, effective = self._build_request(combo)
+            if request not in unique:
+                unique[request] = len(requests)
+                requests.append(request)
+                versions.append(effective["version"])
+                tolerate.append(True)
+            # a request fails the statement unless every row asking it tolerates errors
+            tolerate[unique[request]] &= effective["on_error"] == "null"
+            plans.append((combo, effective, unique[request]))
+        return requests, versions, tolerate, plans
 
     def _allowed_values(self, quals) -> dict[str, list]:
         """Column -> the values its '=' / '= ANY' quals allow (intersection when several)."""

@@ -246,7 +246,18 @@ def _call(settings: EngineSettings, method: str, path: str, body: bytes, model: 
                 raise status_error(response.status, response.body, settings, model)
             delay = _backoff(retries, response.headers)
         retries += 1
+        with _retry_lock:
+            _retry_total[0] += 1
         _sleep(delay, poll)
+
+
+# Retries this backend has sent, for EXPLAIN ANALYZE (pg_llm.answering); rare, so a lock.
+_retry_lock = threading.Lock()
+_retry_total = [0]
+
+
+def retries_sent() -> int:
+    return _retry_total[0]
 
 
 def _should_retry(response: http.Response) -> bool:

@@ -51,3 +51,15 @@ GROUP BY 1, 2, 3, 4;
 COMMENT ON VIEW llm.spend IS
     'Inference spend per role, model, engine and day (UTC) from llm.ledger';
 REVOKE ALL ON llm.spend FROM PUBLIC;
+
+-- EXPLAIN of a model scan (ext/cost.c -> pg_llm.scan_cost): the estimate of a scan whose
+-- values are constants, and what the last scan spent (EXPLAIN ANALYZE). Called by the C
+-- bridge through fmgr after its privilege checks, like llm._fdw_execute; nobody else may.
+CREATE OR REPLACE FUNCTION llm._fdw_explain(payload text, mode text) RETURNS float8[]
+LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+if 'pg_llm' not in GD:
+    plpy.execute("SELECT llm._boot()")
+from pg_llm.scan_cost import explain
+return explain(payload, mode)
+$$;
+REVOKE ALL ON FUNCTION llm._fdw_explain(text, text) FROM PUBLIC;
