@@ -19,7 +19,7 @@ from pg_llm.catalog import models as catalog
 from pg_llm.engines import (CALL_OPTIONS, PROVIDERS, check_base_url, check_provider,
                             parse_call_option)
 from pg_llm.engines.client import EngineSettings, backend_interrupt_checker, list_models
-from pg_llm.model_features import FEATURE_OPTIONS, parse_feature_option
+from pg_llm.model_features import ENGINE_FEATURE_OPTIONS as FEATURE_OPTIONS, parse_feature_option
 from pg_llm.errors import (DuplicateObject, InsufficientPrivilege, InvalidParameter, LlmError,
                            UndefinedObject)
 from pg_llm.templates import check_identifier
@@ -47,16 +47,38 @@ def statement_hidden_from_log(plpy, secret: str | None):
                                   ["text"]), [row["previous"]])
 
 
+def _admin_hint(plpy) -> str:
+    user = plpy.execute("SELECT quote_ident(current_user) AS u")[0]["u"]
+    return f"an administrator can run: GRANT llm_admin TO {user};"
+
+
 def require_catalog_write(plpy, *tables: str) -> None:
-    """A clear 42501 before any work when the caller may not write the catalog tables."""
+    """A clear 42501 naming the missing grant before any work."""
     rows = plpy.execute(plpy.prepare(
         "SELECT t FROM unnest($1::text[]) t WHERE NOT has_table_privilege(t, 'INSERT, DELETE')",
         ["text[]"]), [list(tables)])
     if rows:
-        raise InsufficientPrivilege(
-            f"permission denied to change {rows[0]['t']}",
-            hint="engines and models are created by the extension owner or roles granted "
-                 "INSERT, UPDATE, DELETE on " + ", ".join(tables))
+        raise InsufficientPrivilege(f"permission denied to change {rows[0]['t']}",
+                                    hint=_admin_hint(plpy))
+
+
+def require_engine_creation(plpy, bridge: str) -> None:
+    """Creating an engine = CREATE SERVER ... FOREIGN DATA WRAPPER <bridge>: USAGE on it."""
+    if not plpy.execute(plpy.prepare("SELECT has_foreign_data_wrapper_privilege($1, 'USAGE') "
+                                     "AS ok", ["text"]), [bridge])[0]["ok"]:
+        raise InsufficientPrivilege("permission denied to create engines",
+                                    detail=f"an engine is a server of the foreign-data wrapper "
+                                           f"{bridge}, and decides where requests go",
+                                    hint=_admin_hint(plpy))
+
+
+def require_engine_owner(plpy, engine: dict) -> None:
+    if not plpy.execute(plpy.prepare("SELECT pg_has_role($1, 'USAGE') AS ok", ["name"]),
+                        [engine["owner"]])[0]["ok"]:
+        raise InsufficientPrivilege(f'must be owner of engine "{engine["name"]}"',
+                                    detail=f'its foreign server is owned by {engine["owner"]}',
+                                    hint="only the engine's owner (or a superuser) changes "
+                                         "where its requests go and which key they carry")
 
 
 def check_api_key(api_key) -> str | None:
@@ -117,6 +139,7 @@ def check_role(plpy, role) -> str | None:
 
 
 def require_engine(plpy, name) -> dict:
+    """A server of the pg_llm FDW, by name (llm.engines lists only those)."""
     engine = catalog.get_engine(plpy, name) if isinstance(name, str) else None
     if engine is None:
         known = ", ".join(catalog.engine_names(plpy)) or "none yet"
@@ -130,7 +153,8 @@ def create_engine(plpy, name, provider="openai", base_url=None, api_key=None, ve
                   role=None, bridge="pg_llm"):
     with statement_hidden_from_log(plpy, api_key):
         check_identifier(name, "engine name")
-        require_catalog_write(plpy, "llm.engines")
+        bridge = check_bridge(plpy, bridge)
+        require_engine_creation(plpy, bridge)
         provider = check_provider(provider if provider is not None else "openai")
         base_url = check_base_url(base_url or PROVIDERS[provider]["base_url"])
         api_key = check_api_key(api_key)
@@ -140,7 +164,6 @@ def create_engine(plpy, name, provider="openai", base_url=None, api_key=None, ve
                   "price_training": _check_price("price_training", price_training) if price_training is not None else zero}
         server_options = _parse_options(options)
         role = check_role(plpy, role)
-        bridge = check_bridge(plpy, bridge)
         if catalog.get_engine(plpy, name) is not None or catalog.server_exists(plpy, name):
             raise DuplicateObject(f'engine "{name}" already exists',
                                   hint=f"drop it with SELECT llm_drop_engine('{name}') or pick another name")
@@ -191,14 +214,17 @@ def _verify_endpoint(name, base_url, api_key, server_options) -> None:
 def set_api_key(plpy, engine, api_key, role=None):
     with statement_hidden_from_log(plpy, api_key):
         api_key = check_api_key(api_key)
-        require_engine(plpy, engine)
+        found = require_engine(plpy, engine)
         role = check_role(plpy, role)
+        # a role's own mapping needs only USAGE (PostgreSQL checks it); others the owner
+        if role is None or role != plpy.execute("SELECT current_user::text AS u")[0]["u"]:
+            require_engine_owner(plpy, found)
         catalog.set_api_key(plpy, engine, api_key, role)
 
 
 def drop_engine(plpy, name, cascade=False):
-    require_engine(plpy, name)
-    require_catalog_write(plpy, "llm.engines", "llm.models", "llm.model_versions")
+    require_engine_owner(plpy, require_engine(plpy, name))
+    require_catalog_write(plpy, "llm.models", "llm.model_versions")
     dependents = catalog.models_of_engine(plpy, name)
     if dependents and not cascade:
         raise LlmError(f'engine "{name}" is used by models: {", ".join(dependents)}',

@@ -17,6 +17,7 @@ from pg_llm.errors import (EngineRequestFailed, EngineUnavailable, InvalidParame
                            UndefinedObject)
 from pg_llm.finetune import datasources, estimate as estimates, lifecycle, shapes, validate
 from pg_llm.finetune.budget import check_limits
+from pg_llm.search_path import execute_as_written
 
 HYPERPARAMETER_KEYS = ("n_epochs", "batch_size", "learning_rate_multiplier")
 OPTION_KEYS = {"n_epochs", "batch_size", "learning_rate_multiplier", "suffix", "seed",
@@ -41,7 +42,7 @@ def _options(options) -> dict:
 
 # ---- llm_finetune
 
-def _training_rows(plpy, query: str, datasource: str | None):
+def _training_rows(plpy, query: str, datasource: str | None, search_path: str | None = None):
     if not isinstance(query, str) or not query.strip():
         raise InvalidParameter("query must not be empty",
                                hint="give the training data as a query, e.g. "
@@ -49,9 +50,10 @@ def _training_rows(plpy, query: str, datasource: str | None):
     if datasource:
         return datasources.fetch_rows(plpy, datasource, query, lifecycle.interrupt_checker(plpy))
     # Wrapped as a subquery: only a SELECT/VALUES/WITH query can run here, no DML or DDL.
-    # Runs with the caller's privileges and search_path.
+    # Runs with the caller's privileges and search_path (pg_llm.search_path).
     body = query.strip().rstrip(";")
-    result = plpy.execute(f"SELECT * FROM (\n{body}\n) AS pg_llm_training_data")
+    result = execute_as_written(plpy, f"SELECT * FROM (\n{body}\n) AS pg_llm_training_data",
+                                search_path)
     return list(result.colnames()), [dict(r) for r in result]
 
 
@@ -100,12 +102,13 @@ def _split_validation(conversations, options):
     return conversations[:-n_valid], conversations[-n_valid:]
 
 
-def finetune(plpy, model, query, options=None, dry_run=False, activate=True, datasource=None):
+def finetune(plpy, model, query, options=None, dry_run=False, activate=True, datasource=None,
+             search_path=None):
     options = _options(options)
     info = catalog.model_info(plpy, model)
     epochs = estimates.epochs_from_options(options)
 
-    columns, rows = _training_rows(plpy, query, datasource)
+    columns, rows = _training_rows(plpy, query, datasource, search_path)
     shape = shapes.detect_shape(columns, options)
     conversations = shapes.to_conversations(rows, shape)
     validate.check_structure(conversations, options)

@@ -48,7 +48,8 @@ def require_model(plpy, name) -> dict:
 
 
 def create_model(plpy, name, engine, model_name, prompt_template, predict="answer",
-                 system_prompt=None, options=None):
+                 system_prompt=None, options=None, schema=None):
+    """schema: where the table goes; the SQL default is the caller's current_schema()."""
     templates.check_identifier(name, "model name")
     require_catalog_write(plpy, "llm.models", "llm.model_versions")
     require_engine(plpy, engine)
@@ -72,13 +73,18 @@ def create_model(plpy, name, engine, model_name, prompt_template, predict="answe
     if catalog.get_model(plpy, name) is not None:
         raise DuplicateObject(f'model "{name}" already exists',
                               hint=f"drop it with SELECT llm_drop_model('{name}') or pick another name")
-    if catalog.relation_in_current_schema(plpy, name):
-        raise DuplicateObject(f'relation "{name}" already exists in schema {catalog.current_schema(plpy)}',
+    if schema is None or not catalog.schema_exists(plpy, schema):
+        raise UndefinedObject(f'schema "{schema}" does not exist' if schema else
+                              "no schema to create the model's table in",
+                              hint="pass schema => 'name', or SET search_path to an existing schema")
+    if catalog.relation_in_schema(plpy, schema, name):
+        # never adopt: the model's table is one this call creates, or none
+        raise DuplicateObject(f'relation "{name}" already exists in schema {schema}',
                               hint="the model's foreign table takes the model's name: pick another name")
     return catalog.create_model(plpy, name=name, engine=engine, model_name=model_name.strip(),
                                 prompt_template=prompt_template, system_prompt=system_prompt,
                                 predict=predict, prompt_columns=prompt_columns,
-                                options=parsed_options)
+                                options=parsed_options, schema=schema)
 
 
 def drop_model(plpy, name):

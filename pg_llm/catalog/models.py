@@ -1,5 +1,11 @@
-"""The one module that writes llm.engines, llm.models, llm.model_versions, the engines'
-foreign servers and user mappings, and the model foreign tables and their options.
+"""The one module that writes llm.models, llm.model_versions, the engines' foreign servers
+and user mappings, and the model foreign tables and their options.
+
+One home for each fact (docs/architecture.md, "One home for each fact"): an engine is its
+foreign server, and ``llm.engines`` is a view over the servers' options; a model's facts live
+in ``llm.models``/``llm.model_versions``, and its foreign table's options are a copy for scans
+written only by ``sync_table_options``. A model's table is found by the oid recorded in
+``llm.models.relid`` when the model was created, never by searching options.
 
 Everything here runs inside the backend through ``plpy`` and trusts its arguments: the
 ``pg_llm.api`` functions validate them first. Names are quoted with ``plpy.quote_ident`` and
@@ -35,6 +41,7 @@ def _options_clause(plpy, options: dict) -> str:
 
 # -- engines -------------------------------------------------------------------------------
 def get_engine(plpy, name: str) -> dict | None:
+    """The engine = a server of the pg_llm FDW (llm.engines shows only those)."""
     rows = _rows(plpy, "SELECT * FROM llm.engines WHERE name = $1", ["text"], [name])
     return dict(rows[0]) if rows else None
 
@@ -73,20 +80,13 @@ def engine_bridge(plpy, name: str) -> str | None:
 
 def create_engine(plpy, *, name: str, provider: str, base_url: str, prices: dict,
                   server_options: dict, bridge: str = "pg_llm") -> None:
-    """CREATE SERVER (no secrets in its options: they are world-readable) + catalog row."""
+    """CREATE SERVER: its options are the engine (no secrets: they are world-readable)."""
     options = {"provider": provider, "base_url": base_url, **server_options}
     options.update({k: v for k, v in prices.items() if v is not None})
     if bridge == "multicorn":
         options = {"wrapper": "pg_llm.fdw.ModelTable", **options}
     plpy.execute(f"CREATE SERVER {plpy.quote_ident(name)} FOREIGN DATA WRAPPER "
                  f"{plpy.quote_ident(bridge)} OPTIONS ({_options_clause(plpy, options)})")
-    _rows(plpy, """
-        INSERT INTO llm.engines (name, provider, base_url, price_input, price_output,
-                                 price_training, options)
-        VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)""",
-          ["text", "text", "text", "numeric", "numeric", "numeric", "text"],
-          [name, provider, base_url, prices.get("price_input"), prices.get("price_output"),
-           prices.get("price_training"), json.dumps(server_options)])
 
 
 def user_mapping_exists(plpy, engine: str, role: str | None) -> bool:
@@ -113,9 +113,8 @@ def _first_line(exc) -> str:
 
 
 def drop_engine(plpy, name: str) -> None:
-    """DROP SERVER ... CASCADE (its user mappings) + catalog row; models are dropped first."""
+    """DROP SERVER ... CASCADE (its user mappings); models are dropped first."""
     plpy.execute(f"DROP SERVER IF EXISTS {plpy.quote_ident(name)} CASCADE")
-    _rows(plpy, "DELETE FROM llm.engines WHERE name = $1", ["text"], [name])
 
 
 def models_of_engine(plpy, engine: str) -> list[str]:
@@ -140,50 +139,77 @@ def live_versions(plpy, model: str) -> dict[int, str]:
     return {r["version"]: r["provider_model_id"] for r in rows}
 
 
+# The model's table through llm.models.relid, and only while it is a foreign table of an
+# engine server (ENGINE_SERVER_SQL) whose name the model recorded.
+_MODEL_TABLE_SQL = f"""
+    SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) AS table_name, c.oid AS relid,
+           s.srvname AS server
+    FROM llm.models m
+    JOIN pg_catalog.pg_foreign_table ft ON ft.ftrelid = m.relid
+    JOIN pg_catalog.pg_class c ON c.oid = ft.ftrelid
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
+    JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
+    WHERE m.name = $1 AND s.srvname = m.engine AND {ENGINE_SERVER_SQL}"""
+
+
+def model_table(plpy, model: str) -> dict | None:
+    """{table_name, relid, server} of the table llm_create_model made for the model."""
+    rows = _rows(plpy, _MODEL_TABLE_SQL, ["text"], [model])
+    return dict(rows[0]) if rows else None
+
+
 def find_model_table(plpy, model: str) -> str | None:
-    """The model's foreign table (schema-qualified, quoted), found by its `model` option."""
-    rows = _rows(plpy, f"""
-        SELECT format('%I.%I', n.nspname, c.relname) AS table_name
-        FROM pg_catalog.pg_foreign_table ft
-        JOIN pg_catalog.pg_class c ON c.oid = ft.ftrelid
-        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-        JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
-        JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
-        WHERE {ENGINE_SERVER_SQL} AND ('model=' || $1) = ANY (ft.ftoptions)""", ["text"], [model])
-    return rows[0]["table_name"] if rows else None
+    """The model's foreign table (schema-qualified, quoted), by its recorded oid."""
+    table = model_table(plpy, model)
+    return table["table_name"] if table else None
 
 
-def current_schema(plpy) -> str | None:
-    return plpy.execute("SELECT current_schema() AS s")[0]["s"]
+def schema_exists(plpy, schema: str) -> bool:
+    return bool(_rows(plpy, "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1",
+                      ["text"], [schema]))
 
 
-def relation_in_current_schema(plpy, name: str) -> bool:
+def relation_in_schema(plpy, schema: str, name: str) -> bool:
     return bool(_rows(plpy, """
-        SELECT 1 FROM pg_catalog.pg_class
-        WHERE relname = $1 AND relnamespace = current_schema()::regnamespace""", ["text"], [name]))
+        SELECT 1 FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relname = $2 AND n.nspname = $1""", ["text", "text"], [schema, name]))
 
 
 def create_model(plpy, *, name: str, engine: str, model_name: str, prompt_template: str,
                  system_prompt: str | None, predict: str, prompt_columns: list[str],
-                 options: dict) -> str:
-    """Catalog rows (version 1 = the base model, active) + the foreign table; returns it."""
+                 options: dict, schema: str) -> str:
+    """Catalog rows (version 1 = the base model, active) + a new foreign table; returns it.
+
+    The table is created here and its oid recorded: CREATE fails if any relation of that
+    name exists, so a table planted by someone else is never adopted.
+    """
     _rows(plpy, """
         INSERT INTO llm.models (name, engine, base_model, prompt_template, system_prompt,
                                 predict, options, active_version)
         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, 1)""",
           ["text", "text", "text", "text", "text", "text", "text"],
           [name, engine, model_name, prompt_template, system_prompt, predict, json.dumps(options)])
-    add_version(plpy, name, 1, model_name)
     columns = [f"{plpy.quote_ident(c)} text" for c in prompt_columns]
     columns.append(f"{plpy.quote_ident(predict)} text")
     columns += [f"{c} {t}" for c, t in {**templates.OPTION_COLUMNS, **templates.USAGE_COLUMNS}.items()]
+    # typed output columns (pg_llm.structured_output), already validated
+    columns += [f"{plpy.quote_ident(c)} {t}"
+                for c, t in json.loads(options.get("output_columns") or "[]")]
     if engine_bridge(plpy, engine) == "multicorn":
         columns.append("multicorn_error llm.multicorn_error")  # keeps SQLSTATEs: multicorn_scan
-    # Created in the caller's current schema, like any CREATE TABLE without a schema.
-    plpy.execute(f"CREATE FOREIGN TABLE {plpy.quote_ident(name)} ({', '.join(columns)}) "
+    table = f"{plpy.quote_ident(schema)}.{plpy.quote_ident(name)}"
+    plpy.execute(f"CREATE FOREIGN TABLE {table} ({', '.join(columns)}) "
                  f"SERVER {plpy.quote_ident(engine)} "
                  f"OPTIONS (model {plpy.quote_literal(name)})")
-    sync_table_options(plpy, name)
+    _rows(plpy, """
+        UPDATE llm.models SET relid = (
+            SELECT c.oid FROM pg_catalog.pg_class c
+            JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $2 AND c.relname = $1 AND c.relkind = 'f')
+        WHERE name = $1""", ["text", "text"], [name, schema])
+    add_version(plpy, name, 1, model_name)
     return find_model_table(plpy, name)
 
 
@@ -195,9 +221,11 @@ def add_version(plpy, model: str, version: int, provider_model_id: str, *, job_i
           ["text", "int4", "text", "int8", "text", "numeric"],
           [model, version, provider_model_id, job_id,
            json.dumps(metrics) if metrics is not None else None, cost_usd])
+    sync_table_options(plpy, model)
 
 
 def drop_model(plpy, name: str) -> None:
+    """Drops the table the model recorded (if it still exists), never one found by name."""
     table = find_model_table(plpy, name)
     if table:
         plpy.execute(f"DROP FOREIGN TABLE {table}")
@@ -246,18 +274,19 @@ def _deployments_option(plpy, model: str, versions: dict) -> str | None:
 
 
 def sync_table_options(plpy, model) -> None:
-    """Make the model's foreign table options match llm.models/llm.model_versions.
+    """The one writer of a model table's options: make them match llm.models/model_versions.
 
-    Call after any change to a model's catalog rows (new version, active version, options).
+    Every function here that changes a model's catalog rows calls it; nothing else does.
     """
     name = model if isinstance(model, str) else model["name"]
     row = get_model(plpy, name)
-    table = find_model_table(plpy, name)
-    if row is None or table is None:
+    found = model_table(plpy, name)
+    if row is None or found is None:
         return
+    table = found["table_name"]
     desired = desired_table_options(plpy, row)
     current_rows = _rows(plpy, "SELECT ftoptions FROM pg_catalog.pg_foreign_table "
-                               "WHERE ftrelid = $1::regclass", ["text"], [table])
+                               "WHERE ftrelid = $1", ["oid"], [found["relid"]])
     current = dict(o.split("=", 1) for o in (current_rows[0]["ftoptions"] or []))
     actions = []
     for key in MANAGED_TABLE_OPTIONS:

@@ -23,6 +23,7 @@ from pg_llm.errors import InsufficientPrivilege, InvalidData, InvalidParameter, 
 from pg_llm.evaluate.execution import Sandbox
 from pg_llm.evaluate.metrics import exact_match, is_succinct
 from pg_llm.evaluate.report import format_table
+from pg_llm.search_path import execute_as_written
 
 MAX_STATEMENT_TIMEOUT_MS = 600_000
 _ENTRY = re.compile(r"^(?P<model>[^@]+?)(?:@(?P<version>[^@]*))?$")
@@ -116,10 +117,13 @@ def resolve_entry(plpy, label: str) -> ModelEntry:
 
 
 # -- data ------------------------------------------------------------------------------------
-def load_data(plpy, data: str, entries: list[ModelEntry]) -> tuple[list[dict], bool]:
-    """Rows of the data query (run as the caller); whether it has a setup_sql column."""
+def load_data(plpy, data: str, entries: list[ModelEntry],
+              search_path: str | None = None) -> tuple[list[dict], bool]:
+    """Rows of the data query (run as the caller, under its search_path); whether it has a
+    setup_sql column."""
     # A subquery: the text must be one query, never a command.
-    result = plpy.execute(f"SELECT * FROM (\n{data.strip().rstrip(';')}\n) AS llm_eval_data")
+    result = execute_as_written(
+        plpy, f"SELECT * FROM (\n{data.strip().rstrip(';')}\n) AS llm_eval_data", search_path)
     columns = list(result.colnames())
     if "gold_sql" not in columns:
         raise InvalidData("the data query has no gold_sql column",
@@ -233,10 +237,11 @@ def _prompt_text(entry: ModelEntry, row: dict) -> str:
     return "\n".join(f"{c}: {row[c]}" for c in entry.prompt_columns)
 
 
-def evaluate(plpy, models, data, *, name=None, max_tokens=200, statement_timeout_ms=2000):
+def evaluate(plpy, models, data, *, name=None, max_tokens=200, statement_timeout_ms=2000,
+             search_path=None):
     _check_arguments(models, data, max_tokens, statement_timeout_ms)
     entries = [resolve_entry(plpy, label) for label in models]
-    rows, with_setup = load_data(plpy, data, entries)
+    rows, with_setup = load_data(plpy, data, entries, search_path)
     _check_privileges(plpy, with_setup)
 
     answers_by_entry = []

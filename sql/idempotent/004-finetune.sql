@@ -4,8 +4,9 @@
 -- pg_llm.finetune.* (shapes, validation, estimate, provider calls), pg_llm.finetune.lifecycle
 -- (every change of a job's state), pg_llm.catalog.jobs / budgets (the only writers of the
 -- tables of incremental/003-finetune.sql and 030-job-handover.sql).
--- Functions that run the caller's training query are SECURITY INVOKER and do not pin
--- search_path: unqualified names in the query resolve as the caller expects.
+-- Every function pins search_path (idempotent/999-search-path.sql); llm_finetune runs the
+-- caller's training query under the caller's search_path, passed in by the default of its
+-- last argument (evaluated by the caller: docs/security.md, point 7).
 
 -- Spend and what is left, per budget.
 CREATE OR REPLACE VIEW llm.budget_status AS
@@ -35,13 +36,15 @@ WHERE w.fdwname = 'pg_llm_datasource';
 -- ---------------------------------------------------------------------------------------
 -- Functions. Each body is the two-line wrapper over pg_llm.api.
 
+DROP FUNCTION IF EXISTS @extschema@.llm_finetune(text, text, jsonb, boolean, boolean, text);
 CREATE OR REPLACE FUNCTION @extschema@.llm_finetune(
     model text,
     query text,
     options jsonb DEFAULT '{}',
     dry_run boolean DEFAULT false,
     activate boolean DEFAULT true,
-    datasource text DEFAULT NULL)
+    datasource text DEFAULT NULL,
+    search_path text DEFAULT pg_catalog.current_setting('search_path'))
 RETURNS TABLE (job_id bigint, status text, conversations int, tokens bigint,
                epochs int, estimated_trained_tokens bigint, estimated_usd numeric,
                token_count_method text, provider_job_id text)
@@ -50,9 +53,10 @@ AS $fn$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
 from pg_llm.boot import run_api
 return run_api(plpy, "pg_llm.api.finetune:finetune", model, query, options=options,
-               dry_run=dry_run, activate=activate, datasource=datasource)
+               dry_run=dry_run, activate=activate, datasource=datasource,
+               search_path=search_path)
 $fn$;
-COMMENT ON FUNCTION @extschema@.llm_finetune(text, text, jsonb, boolean, boolean, text) IS
+COMMENT ON FUNCTION @extschema@.llm_finetune(text, text, jsonb, boolean, boolean, text, text) IS
 'Validate the query''s rows as training conversations, estimate tokens and cost, check and reserve budgets, queue a fine-tuning job (status pending: handed to the engine by llm_wait or llm_refresh after this transaction commits; dry_run => true: estimate only)';
 
 CREATE OR REPLACE FUNCTION @extschema@.llm_wait(job bigint, timeout_s float8 DEFAULT NULL)

@@ -24,29 +24,41 @@ $do$;
 -- syntax errors. The SET clause makes the transaction read-only while it runs (a SET LOCAL
 -- from PL/Python would not last: each plpy.execute is its own subtransaction, and ending a
 -- subtransaction restores the parent's read-write state); a query cannot turn it off again
--- because it runs inside a subtransaction. search_path is the caller's (the throwaway schema).
-CREATE OR REPLACE FUNCTION llm._eval_run_as_reader(query text, max_rows int)
+-- because it runs inside a subtransaction. search_path is pinned like every function of the
+-- extension (docs/security.md, point 7), then set to pg_catalog and the one throwaway schema
+-- the query may see: schema defaults to the caller's current_schema(), which the sandbox
+-- has just set (the default is evaluated by the caller, before the pinned path applies).
+DROP FUNCTION IF EXISTS llm._eval_run_as_reader(text, int);
+CREATE OR REPLACE FUNCTION llm._eval_run_as_reader(query text, max_rows int,
+                                                   schema name DEFAULT pg_catalog.current_schema())
 RETURNS SETOF text
 LANGUAGE plpgsql SECURITY DEFINER
 SET transaction_read_only = on
+SET search_path = pg_catalog, pg_temp
 AS $fn$
 BEGIN
+    PERFORM pg_catalog.set_config('search_path',
+        'pg_catalog, ' || pg_catalog.quote_ident(schema) || ', pg_temp', true);
     RETURN QUERY EXECUTE
         'SELECT pg_catalog.row_to_json(llm_eval_q)::text FROM ('
         || query
         || E'\n) AS llm_eval_q LIMIT ' || max_rows::text;
 END
 $fn$;
-ALTER FUNCTION llm._eval_run_as_reader(text, int) OWNER TO llm_eval_reader;
+ALTER FUNCTION llm._eval_run_as_reader(text, int, name) OWNER TO llm_eval_reader;
 -- Harmless to anyone: it only lowers privileges. llm_evaluate calls it as the caller.
-GRANT EXECUTE ON FUNCTION llm._eval_run_as_reader(text, int) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION llm._eval_run_as_reader(text, int, name) TO PUBLIC;
 
+-- search_path: the data query runs under the caller's (the default is evaluated by the
+-- caller, before this function's pinned path applies: docs/security.md, point 7).
+DROP FUNCTION IF EXISTS llm_evaluate(text[], text, text, int, int);
 CREATE OR REPLACE FUNCTION llm_evaluate(
     models text[],
     data text,
     name text DEFAULT NULL,
     max_tokens int DEFAULT 200,
-    statement_timeout_ms int DEFAULT 2000)
+    statement_timeout_ms int DEFAULT 2000,
+    search_path text DEFAULT pg_catalog.current_setting('search_path'))
 RETURNS TABLE (evaluation_id bigint, model text, version int, n int,
                execution_match float8, exact_match float8, succinct_rate float8,
                avg_prompt_tokens float8, avg_completion_tokens float8,
@@ -56,9 +68,10 @@ AS $fn$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
 from pg_llm.boot import run_api
 return run_api(plpy, "pg_llm.evaluate.runner:evaluate", models, data, name=name,
-               max_tokens=max_tokens, statement_timeout_ms=statement_timeout_ms)
+               max_tokens=max_tokens, statement_timeout_ms=statement_timeout_ms,
+               search_path=search_path)
 $fn$;
-COMMENT ON FUNCTION llm_evaluate(text[], text, text, int, int) IS
+COMMENT ON FUNCTION llm_evaluate(text[], text, text, int, int, text) IS
 'Ask each model (''name'' or ''name@version'') every prompt of the data query through its foreign table; score execution match, exact match and succinct rate; store in llm.evaluations';
 
 -- Summaries are readable by everyone (like llm.model_summary); items hold prompts and

@@ -126,11 +126,12 @@ def test_a_role_specific_key_overrides_the_public_one(db, analyst, fake):
 
 def test_a_role_without_catalog_rights_gets_a_clear_error(analyst):
     role, conn, _ = analyst
-    for call, table in (("llm_create_engine('mine', provider => 'local', verify => false)", "llm.engines"),
-                        ("llm_create_model('mine', engine => 'openai_compat', model_name => 'x', "
-                         "prompt_template => '{{q}}')", "llm.models")):
+    for call, what in (("llm_create_engine('mine', provider => 'local', verify => false)", "engines"),
+                       ("llm_create_model('mine', engine => 'openai_compat', model_name => 'x', "
+                        "prompt_template => '{{q}}')", "llm.models")):
         with pytest.raises(psycopg.Error) as err:
             conn.execute(f"SELECT {call}")
         assert err.value.sqlstate == "42501"
-        assert table in err.value.diag.message_primary and "GRANT" not in err.value.diag.message_primary
-        assert "INSERT, UPDATE, DELETE" in err.value.diag.message_hint
+        assert what in err.value.diag.message_primary and "GRANT" not in err.value.diag.message_primary
+        # the hint names the missing grant
+        assert f"GRANT llm_admin TO {role}" in err.value.diag.message_hint

@@ -5,7 +5,6 @@ throwaway schema per example, gold + answers as llm_eval_reader, then a rollback
 """
 
 import json
-import time
 
 import psycopg
 import pytest
@@ -147,16 +146,15 @@ def test_even_a_granted_write_is_refused_by_the_read_only_transaction(score, pre
 
 
 def test_an_endless_query_is_stopped_at_the_deadline(score, db):
-    started = time.monotonic()
+    # pg_sleep(30) would return a row and the recursion never ends: the 57014 errors show
+    # the deadline stopped both.
     result = score("SELECT 1", [
         "SELECT pg_sleep(30)",
         "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r",
         "SELECT 1",
     ], timeout_ms=300)
-    elapsed = time.monotonic() - started
     assert [a["error"] for a in result["answers"][:2]] == ["57014: stopped after 300 ms"] * 2
     assert result["answers"][2]["execution_match"] is True  # the next query is unaffected
-    assert elapsed < 20, elapsed  # 2 x 300 ms, not 30 s + forever
     assert db.execute("SELECT 'alive'").fetchone()[0] == "alive"  # no stray cancel later
 
 
@@ -191,4 +189,5 @@ def test_the_extension_reinstalls_with_an_existing_reader_role(db):
     db.execute("CREATE EXTENSION pg_llm")
     owner = db.execute("SELECT proowner::regrole::text, prosecdef, proconfig FROM pg_proc "
                        "WHERE proname = '_eval_run_as_reader'").fetchone()
-    assert owner == ("llm_eval_reader", True, ["transaction_read_only=on"])
+    assert owner == ("llm_eval_reader", True,
+                     ["transaction_read_only=on", "search_path=pg_catalog, pg_temp"])
