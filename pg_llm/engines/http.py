@@ -3,7 +3,8 @@ short slices so that a cancel ends a request in flight at once.
 
 Why not the openai client on the scan path: importing it costs ~0.5 s in every new backend
 (measured, docs/performance.md), and no thread can abort its request in flight. This module
-needs only the standard library and h11 (httpx's own HTTP/1.1 parser, already installed).
+needs only the standard library: the subset of HTTP/1.1 an API answer uses (Content-Length,
+chunked, or until close; keep-alive) is read here, strictly.
 
 - ``Pool.request`` sends one request and returns the whole response. Every wait (connect,
   TLS handshake, send, receive) is a ``select`` of at most ``POLL_S``, then ``poll()``: the
@@ -23,8 +24,6 @@ import select
 import socket
 import threading
 import time
-
-import h11
 
 POLL_S = 0.05
 MAX_IDLE_PER_ORIGIN = 16
@@ -120,13 +119,18 @@ class _Deadline:
                 return
 
 
+MAX_HEAD_BYTES = 64 * 1024
+
+
 class Connection:
-    """One keep-alive HTTP/1.1 connection (non-blocking socket, h11 state machine)."""
+    """One keep-alive HTTP/1.1 connection on a non-blocking socket."""
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
-        self.state = h11.Connection(our_role=h11.CLIENT)
+        self.buffer = bytearray()  # received, not yet parsed
+        self.keep_alive = False
         self.aborted = False
+        self.got_bytes = False  # any byte of the current response arrived
 
     def abort(self) -> None:
         """Any thread: end the request in flight (the owner closes the socket)."""
@@ -144,61 +148,120 @@ class Connection:
 
     def stale(self) -> bool:
         """An idle connection the server closed (or sent something on) is not reusable."""
+        if self.buffer:
+            return True
         try:
             readable = select.select([self.sock], [], [], 0)[0]
         except (ValueError, OSError):
             return True
-        return bool(readable) or self.state.our_state is not h11.IDLE
+        return bool(readable)
 
     def exchange(self, method: str, target: str, headers: list, body: bytes,
-                 deadline: _Deadline) -> tuple[Response, bool]:
-        """Send one request, read its response; also say whether any response byte came
-        (a reused connection that failed before that may be retried at once)."""
-        state = self.state
-        try:
-            data = state.send(h11.Request(method=method, target=target, headers=headers))
-        except h11.LocalProtocolError:  # its text may quote a header: the key
-            raise InvalidRequest("a request header holds characters HTTP does not allow "
-                                 "(check the API key)") from None
-        if body:
-            data += state.send(h11.Data(data=body))
-        data += state.send(h11.EndOfMessage())
-        self._send_all(data, deadline)
-        got_bytes = False
-        status, response_headers, chunks = 0, {}, []
+                 deadline: _Deadline) -> Response:
+        """Send one request and read its whole response."""
+        self._send_all(_request_head(method, target, headers) + body, deadline)
+        self.got_bytes = False
         try:
             while True:
-                event = state.next_event()
-                if event is h11.NEED_DATA:
-                    chunk = self._receive(deadline)
-                    got_bytes = got_bytes or bool(chunk)
-                    state.receive_data(chunk)
+                version, status, response_headers = self._read_head(deadline)
+                if 100 <= status < 200:  # 100 Continue and friends: the answer follows
                     continue
-                if isinstance(event, h11.Response):
-                    status = event.status_code
-                    response_headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                                        for k, v in event.headers}
-                elif isinstance(event, h11.Data):
-                    chunks.append(bytes(event.data))
-                elif isinstance(event, h11.EndOfMessage):
-                    return Response(status, response_headers, b"".join(chunks)), True
-                elif isinstance(event, h11.ConnectionClosed):
-                    raise ProtocolError("the server closed the connection")
-                # InformationalResponse (100 Continue): keep reading
-        except h11.RemoteProtocolError as exc:
-            error = ProtocolError(f"invalid HTTP response: {exc}")
-            error.got_bytes = got_bytes
-            raise error from None
+                body = self._read_body(method, status, response_headers, deadline)
+                connection = response_headers.get("connection", "").lower()
+                self.keep_alive = ("close" not in connection if version == b"HTTP/1.1"
+                                   else "keep-alive" in connection) and self.keep_alive
+                return Response(status, response_headers, body)
         except ProtocolError as exc:
-            exc.got_bytes = got_bytes
+            exc.got_bytes = self.got_bytes
             raise
 
     def reusable(self) -> bool:
-        if self.aborted or self.state.our_state is not h11.DONE \
-                or self.state.their_state is not h11.DONE:
-            return False
-        self.state.start_next_cycle()
-        return True
+        return self.keep_alive and not self.aborted and not self.buffer
+
+    def _read_head(self, deadline: _Deadline) -> tuple[bytes, int, dict]:
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            if len(self.buffer) > MAX_HEAD_BYTES:
+                raise ProtocolError("invalid HTTP response: the header is too long")
+            self._fill(deadline)
+        head = bytes(self.buffer[:end]).decode("latin-1")
+        del self.buffer[:end + 4]
+        status_line, *lines = head.split("\r\n")
+        version, _, rest = status_line.partition(" ")
+        code = rest[:3]
+        if not (version in ("HTTP/1.1", "HTTP/1.0") and code.isdigit() and len(code) == 3):
+            raise ProtocolError(f"invalid HTTP response: {status_line[:80]!r}")
+        headers: dict[str, str] = {}
+        for line in lines:
+            name, colon, value = line.partition(":")
+            if not colon or not name or name != name.strip():
+                raise ProtocolError(f"invalid HTTP response header: {line[:80]!r}")
+            name, value = name.lower(), value.strip()
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        return version.encode(), int(code), headers
+
+    def _read_body(self, method: str, status: int, headers: dict, deadline: _Deadline) -> bytes:
+        self.keep_alive = True
+        if method == "HEAD" or status in (204, 304):
+            return b""
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            return self._read_chunked(deadline)
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise ProtocolError(f"invalid HTTP response: Content-Length {length[:20]!r}")
+            return self._read_exactly(int(length), deadline)
+        self.keep_alive = False  # the body ends when the server closes the connection
+        while True:
+            try:
+                self._fill(deadline)
+            except _Closed:
+                body = bytes(self.buffer)
+                self.buffer.clear()
+                return body
+
+    def _read_chunked(self, deadline: _Deadline) -> bytes:
+        chunks = []
+        while True:
+            size_text = self._read_line(deadline).split(";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise ProtocolError(f"invalid HTTP response: chunk size {size_text[:20]!r}") from None
+            if size == 0:
+                while self._read_line(deadline):  # trailers, up to the empty line
+                    pass
+                return b"".join(chunks)
+            chunks.append(self._read_exactly(size, deadline))
+            if self._read_line(deadline):
+                raise ProtocolError("invalid HTTP response: no CRLF after a chunk")
+
+    def _read_line(self, deadline: _Deadline) -> str:
+        while True:
+            end = self.buffer.find(b"\r\n")
+            if end >= 0:
+                line = bytes(self.buffer[:end]).decode("latin-1")
+                del self.buffer[:end + 2]
+                return line
+            if len(self.buffer) > MAX_HEAD_BYTES:
+                raise ProtocolError("invalid HTTP response: a line is too long")
+            self._fill(deadline)
+
+    def _read_exactly(self, size: int, deadline: _Deadline) -> bytes:
+        while len(self.buffer) < size:
+            self._fill(deadline)
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
+
+    def _fill(self, deadline: _Deadline) -> None:
+        chunk = self._receive(deadline)
+        if not chunk:
+            raise _Closed("the server closed the connection")
+        self.got_bytes = True
+        self.buffer += chunk
 
     def _send_all(self, data: bytes, deadline: _Deadline) -> None:
         view = memoryview(data)
@@ -236,6 +299,25 @@ class Connection:
 class _Unsent(ProtocolError):
     """Sending failed: on a reused connection the server had closed it (safe to resend)."""
     got_bytes = False
+
+
+class _Closed(ProtocolError):
+    """The server closed the connection."""
+
+
+def _request_head(method: str, target: str, headers: list) -> bytes:
+    lines = [f"{method} {target} HTTP/1.1"]
+    for name, value in headers:
+        # no CR/LF/NUL: a header (say, a key) must never be able to add another one
+        if any(c in value for c in "\r\n\0") or any(c in name for c in "\r\n\0: "):
+            raise InvalidRequest("a request header holds characters HTTP does not allow "
+                                 "(check the API key)")
+        lines.append(f"{name}: {value}")
+    try:
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    except UnicodeEncodeError:
+        raise InvalidRequest("a request header or the URL holds characters HTTP does not "
+                             "allow (check the API key and base_url)") from None
 
 
 class InvalidRequest(TransportError):
@@ -404,7 +486,7 @@ class Pool:
                     raise
             keep = False
             try:
-                response, _ = connection.exchange(method, target, all_headers, body, deadline)
+                response = connection.exchange(method, target, all_headers, body, deadline)
                 keep = connection.reusable()
                 return response
             except ProtocolError as exc:
