@@ -9,18 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from pg_llm.catalog import models as model_catalog
+from pg_llm.catalog.plans import execute as _exec
 from pg_llm.errors import InvalidParameter, UndefinedObject
-
-_plans: dict = {}
-
-
-def _exec(plpy, sql: str, types: list[str] = (), args: list = ()):
-    key = (sql, tuple(types))
-    plan = _plans.get(key)
-    if plan is None:
-        plan = _plans[key] = plpy.prepare(sql, list(types))
-    return plpy.execute(plan, list(args))
-
 
 _COVERING = "(scope = 'model' AND target = $1) OR (scope = 'engine' AND target = $2)"
 

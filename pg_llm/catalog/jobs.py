@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from pg_llm.catalog import models as model_catalog
+from pg_llm.catalog.plans import execute as _exec
 from pg_llm.errors import UndefinedObject
 
 # pending = queued in the catalog, not yet handed to the provider (see lifecycle.submit).
@@ -21,20 +22,6 @@ JOB_COLUMNS = ("model", "engine", "status", "provider_job_id", "provider_file_id
                "trained_tokens", "cost_usd", "started_at", "finished_at", "error",
                "result_version")
 JSON_COLUMNS = ("hyperparameters", "options")
-
-_plans: dict = {}
-
-
-def _plan(plpy, sql: str, types: list[str]):
-    key = (sql, tuple(types))
-    plan = _plans.get(key)
-    if plan is None:
-        plan = _plans[key] = plpy.prepare(sql, types)
-    return plan
-
-
-def _exec(plpy, sql: str, types: list[str] = (), args: list = ()):
-    return plpy.execute(_plan(plpy, sql, list(types)), list(args))
 
 
 def _job(row) -> dict:

@@ -179,10 +179,8 @@ def hand_over(plpy, job: dict) -> ProviderJob:
     except LlmError as exc:
         _delete_uploads(plpy, provider, uploaded)
         raise Refused(exc) from None
-    except Exception:
-        # Cancelled mid-request: the provider's copies would stay behind otherwise.
-        _delete_uploads(plpy, provider, uploaded)
-        raise
+    # Cancelled mid-request (an interrupt, not an LlmError): the uploads stay, because the
+    # job may exist already; the next hand-over finds them by name and adopts it.
 
 
 def _adopt(provider: Provider, files: dict) -> tuple[ProviderJob | None, str | None]:

@@ -18,7 +18,7 @@ import time
 import psycopg
 import pytest
 
-from .helpers import job_row
+from .helpers import job_row, wait_until_provider
 
 START = "SELECT * FROM llm_finetune('ft_sql', $$SELECT * FROM demo_data$$)"
 ROLE = "ft_analyst"
@@ -199,12 +199,22 @@ def test_repeatable_read_finetunes_fail_with_40001_not_over_budget(db, hosted, c
 
 
 def test_cancelled_wait_after_hand_over_does_not_train_twice(db, hosted):
+    """The wait that handed the job over is cancelled (while it polls, or while the create
+    request is in flight): the provider has the job, the catalog does not know it yet."""
     hosted.script("hang")
     job_id = db.execute(START).fetchone()[0]
-    db.execute("SET statement_timeout = '1500ms'")
+    pid = db.info.backend_pid
+
+    def cancel_once_handed_over():
+        wait_until_provider(hosted, "running", timeout_s=120)
+        with psycopg.connect(db.info.dsn, autocommit=True) as other:
+            other.execute("SELECT pg_cancel_backend(%s)", (pid,))
+
+    thread = threading.Thread(target=cancel_once_handed_over, daemon=True)
+    thread.start()
     with pytest.raises(psycopg.errors.QueryCanceled):
         db.execute("SELECT * FROM llm_wait(%s::bigint)", (job_id,))
-    db.execute("RESET statement_timeout")
+    thread.join(timeout=30)
     assert len(hosted.jobs) == 1                   # the provider got it, our record rolled back
     assert db.execute("SELECT status FROM llm.jobs WHERE id = %s", (job_id,)).fetchone()[0] \
         == "pending"
