@@ -53,8 +53,10 @@ def _refuse_unrecorded(table, why: str) -> None:
 
 def _scan_limits():
     """The per-statement guards the C bridge put in the payload (absent when all are 0)."""
-    from pg_llm import bridge
+    from pg_llm import bridge, multicorn_scan
 
+    if multicorn_scan.active():
+        return multicorn_scan.statement_limits()  # no payload: read where the C bridge does
     request = bridge.current_request
     return getattr(request, "limits", None) if request is not None else None
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import ctypes
 import json
 
-from pg_llm.errors import LlmError
+from pg_llm.errors import InvalidParameter, LlmError
 from pg_llm.multicorn import REAL_MULTICORN
 
 ERROR_COLUMN = "multicorn_error"  # of type llm.multicorn_error (see the module doc)
@@ -60,13 +60,51 @@ def active() -> bool:
     return _active
 
 
+_backend = None
+
+
+def _postgres():
+    """The postgres executable, which exports its globals and functions (ctypes)."""
+    global _backend
+    if _backend is None:
+        _backend = ctypes.CDLL(None)
+        _backend.GetConfigOption.restype = ctypes.c_char_p
+        _backend.GetConfigOption.argtypes = [ctypes.c_char_p, ctypes.c_bool, ctypes.c_bool]
+        _backend.GetCurrentStatementStartTimestamp.restype = ctypes.c_int64
+        _backend.GetCurrentStatementStartTimestamp.argtypes = []
+    return _backend
+
+
 def _pending_flags():
     global _flags
     if _flags is None:
-        backend = ctypes.CDLL(None)  # the postgres executable exports its globals
-        _flags = [ctypes.c_int.in_dll(backend, name)  # volatile sig_atomic_t
+        _flags = [ctypes.c_int.in_dll(_postgres(), name)  # volatile sig_atomic_t
                   for name in ("QueryCancelPending", "ProcDiePending")]
     return _flags
+
+
+def _setting(name: str) -> str | None:
+    # missing_ok: NULL for an unknown name, never an ERROR (none may be raised from Python)
+    value = _postgres().GetConfigOption(name.encode(), True, False)
+    return value.decode() if value is not None else None
+
+
+def statement_limits() -> dict | None:
+    """The per-statement spending guards, as the C bridge hands them to Python
+    (pg_llm.spending.check_guards): the GUCs, and the statement their scans add up in."""
+    limits = {}
+    for key, name, parse in (("max_prompts", "pg_llm.max_prompts_per_statement", int),
+                             ("max_cost", "pg_llm.max_cost_per_statement", float)):
+        raw = _setting(name)
+        try:
+            limits[key] = parse(raw) if raw not in (None, "") else 0
+        except ValueError:  # a placeholder setting: pg_llm's library is not loaded to check it
+            raise InvalidParameter(f"invalid value for {name}: {raw!r}",
+                                   hint=f"SET {name} to a number (0: no limit)") from None
+    if not (limits["max_prompts"] > 0 or limits["max_cost"] > 0):
+        return None
+    limits["statement"] = f"multicorn:{_postgres().GetCurrentStatementStartTimestamp()}"
+    return limits
 
 
 def check_for_interrupts() -> None:

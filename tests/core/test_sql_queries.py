@@ -1,6 +1,7 @@
 """A model queried the ways users query tables: psql, psycopg parameters, PL/pgSQL,
 SQLAlchemy, = ANY, LATERAL joins."""
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -186,3 +187,22 @@ def test_join_shapes_answer_the_same_on_both_bridges(db, ft_sql, fake):
     assert db.execute("SELECT q2.t, q2.l, e.answer FROM q2 JOIN translate e "
                       "ON e.content = q2.t AND e.lang = q2.l ORDER BY 1").fetchall() == [
         ("a", "en", "echo:a in en"), ("b", "fr", "echo:b in fr")]
+
+
+def test_per_statement_prompt_guard_on_both_bridges(db, ft_sql, fake):
+    """pg_llm.max_prompts_per_statement (tests/features has the full story on a priced engine):
+    Multicorn2 scans read it and add up within a statement as the C bridge's do."""
+    db.execute("SET pg_llm.max_prompts_per_statement = 2")
+    with pytest.raises(psycopg.errors.ConfigurationLimitExceeded) as err:
+        db.execute("SELECT answer FROM ft_sql WHERE content = ANY(ARRAY['a', 'b', 'c'])")
+    assert "would send 3 prompts" in err.value.diag.message_detail
+    assert "SET LOCAL pg_llm.max_prompts_per_statement" in err.value.diag.message_hint
+    assert fake.chat_requests() == []
+    with pytest.raises(psycopg.errors.ConfigurationLimitExceeded):
+        db.execute("SELECT x.answer, y.answer FROM ft_sql x, ft_sql y "
+                   "WHERE x.content IN ('a', 'b') AND y.content = 'c'")
+    assert len(fake.chat_requests()) <= 2  # the second scan sent nothing
+    assert len(db.execute("SELECT answer FROM ft_sql WHERE content IN ('a', 'b')").fetchall()) == 2
+    db.execute("SET pg_llm.max_prompts_per_statement = 0")
+    assert len(db.execute("SELECT answer FROM ft_sql WHERE content = ANY(ARRAY['a', 'b', 'c'])"
+                          ).fetchall()) == 3
