@@ -117,7 +117,7 @@ def as_llm_error(exc: BaseException) -> LlmError:
     if isinstance(exc, LlmError):
         return exc
     return LlmError(f"pg_llm wrapper failed: {type(exc).__name__}: {exc}", sqlstate="HV000",
-                    hint="This is a bug in the wrapper class; the server log has the traceback.")
+                    hint="This is a bug in the wrapper class; please report it with this message.")
 
 
 def error_row(exc: LlmError) -> dict:
