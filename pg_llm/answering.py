@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from pg_llm import answer_cache, audit, row_errors, spending
+from pg_llm import answer_cache, audit, row_errors, spending, structured_output
 from pg_llm.engines import client
 from pg_llm.engines.client import ChatRequest, ChatResult, backend_interrupt_checker, chat_many
 from pg_llm.errors import LlmError
@@ -21,6 +21,7 @@ class Outcome:
     error: LlmError | None = None
     cached: bool = False
     request_id: int | None = None
+    values: dict | None = None  # typed output columns (pg_llm.structured_output)
 
 
 def _plpy():
@@ -117,6 +118,8 @@ def answer(table, requests: list[ChatRequest], versions: list[int],
             else:
                 outcomes[i] = Outcome(result=result)
 
+    if getattr(table, "output_columns", None):
+        _parse_structured(table.output_columns, outcomes, tolerate)
     if booking:
         sent = [outcomes[i].result for i in to_send if outcomes[i].result is not None]
         tokens = sum((r.prompt_tokens or 0) + (r.completion_tokens or 0) for r in sent)
@@ -128,11 +131,25 @@ def answer(table, requests: list[ChatRequest], versions: list[int],
                            max_rows=features.cache_max_rows,
                            entries=[(keys[i], versions[i], requests[i].model, outcomes[i].result)
                                     for i in to_send
-                                    if cacheable[i] and outcomes[i].result is not None])
+                                    if cacheable[i] and outcomes[i].error is None])
     if features.audit and plpy is not None:
         _audit(plpy, table, requests, versions, keys, outcomes, price)
     _record_stats(outcomes, to_send, client.retries_sent() - retries_before, price)
     return outcomes
+
+
+def _parse_structured(columns, outcomes, tolerate) -> None:
+    """Answers -> typed values; one that does not parse is its request's failure (the result
+    stays: it was paid for; it is never cached)."""
+    for i, outcome in enumerate(outcomes):
+        if outcome.error is not None:
+            continue
+        try:
+            outcome.values = structured_output.parse_answer(outcome.result.text, columns)
+        except structured_output.StructuredOutputError as exc:
+            if not tolerate[i]:
+                raise
+            outcome.error = exc
 
 
 # What the last scan of this backend did, for EXPLAIN ANALYZE (pg_llm.scan_cost).
@@ -145,7 +162,7 @@ def _record_stats(outcomes, to_send, retries, price) -> None:
     completion_tokens = sum(r.completion_tokens or 0 for r in sent)
     last_scan_stats.update(
         sent=len(to_send), cached=len(outcomes) - len(to_send),
-        failed=sum(1 for i in to_send if outcomes[i].error is not None), retries=retries,
+        failed=sum(1 for o in outcomes if o.error is not None), retries=retries,
         prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
         usd=spending.cost_usd(price, prompt_tokens, completion_tokens))
 

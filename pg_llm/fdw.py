@@ -11,7 +11,8 @@ from __future__ import annotations
 import itertools
 import json
 
-from pg_llm import answering, deployment_routes, multicorn_scan, row_errors, templates
+from pg_llm import (answering, deployment_routes, multicorn_scan, row_errors, structured_output,
+                    templates)
 from pg_llm.engines import settings_from_options
 from pg_llm.engines.client import ChatRequest, EngineSettings
 from pg_llm.engines.options import REQUEST_OPTIONS, as_int, check_request_option
@@ -87,6 +88,9 @@ class ModelTable(ForeignDataWrapper):
         # Multicorn2 tables made by llm_create_model keep SQLSTATEs through this column
         self.relays_errors = multicorn_scan.ERROR_COLUMN in columns
         self.features = Features(options)  # on_error, cache, audit (pg_llm.model_features)
+        self.output_columns = structured_output.columns_from_option(options.get("output_columns"))
+        self.response_format = (structured_output.response_format(self.model, self.output_columns)
+                                if self.output_columns else None)
 
     def settings_for(self, version) -> "EngineSettings":
         """The engine answering `version`: the table's own, or where it was deployed."""
@@ -143,10 +147,11 @@ class ModelTable(ForeignDataWrapper):
             row.update(combo)  # echo qualified inputs exactly as given
             row["cached"] = outcome.cached
             row["request_id"] = outcome.request_id
-            if result is None:
+            if outcome.error is not None:
                 row[self.predict] = None
                 row["error"] = row_errors.error_text(outcome.error)
             else:
+                row.update(outcome.values or {})  # typed output columns
                 row[self.predict] = result.text
                 row["model_id"] = result.model_id
                 row["prompt_tokens"] = result.prompt_tokens
@@ -233,6 +238,8 @@ class ModelTable(ForeignDataWrapper):
         messages.append(("user", templates.render(self.template, values)))
         # stop goes out as a list; tuples keep the request hashable for de-duplication
         request_options = {k: ((v,) if k == "stop" else v) for k, v in options.items()}
+        if self.response_format:
+            request_options["response_format"] = self.response_format  # JSON text: hashable
         request = ChatRequest(model=model_id, messages=tuple(messages),
                               options=tuple(sorted(request_options.items())))
         effective = dict(options)

@@ -5,12 +5,16 @@
     cache_ttl       seconds a cached answer is served (default 604800 = 7 days; 0 = no expiry)
     cache_max_rows  answers kept per model (default 100000; oldest go first)
     audit           'off' (default) | 'on': one llm.requests row per request
+    output_columns  typed output columns (pg_llm.structured_output; models only, set when the
+                    model is created)
 
 They live in the table (and server) options the scan already reads, so a scan with every
 feature off runs no catalog query. Values are stored as the normalized text returned here.
 """
 
 from __future__ import annotations
+
+import json
 
 from pg_llm.errors import InvalidParameter
 
@@ -58,11 +62,17 @@ def parse_feature_option(name: str, value) -> str:
                        {**{t: "on" for t in _TRUE}, **{f: "off" for f in _FALSE}})
     if name in ("cache_ttl", "cache_max_rows"):
         return _count(name, value)
+    if name == "output_columns":
+        from pg_llm import structured_output
+        # pairs, so that the order survives llm.models.options (jsonb sorts object keys)
+        return json.dumps(list(structured_output.parse_output_columns(value).items()))
     raise InvalidParameter(f"unknown feature option {name!r}",
                            hint="feature options are " + ", ".join(FEATURE_OPTIONS))
 
 
-FEATURE_OPTIONS = ("on_error", "cache", "cache_ttl", "cache_max_rows", "audit")
+FEATURE_OPTIONS = ("on_error", "cache", "cache_ttl", "cache_max_rows", "audit", "output_columns")
+# Feature options an engine may hold as its models' default (output_columns shapes one table).
+ENGINE_FEATURE_OPTIONS = tuple(o for o in FEATURE_OPTIONS if o != "output_columns")
 
 
 class Features:

@@ -21,6 +21,10 @@ def alter_model(plpy, name, options):
         raise InvalidParameter("options must be a JSON object", hint=OPTIONS_HINT) from None
     if not isinstance(changes, dict):
         raise InvalidParameter("options must be a JSON object", hint=OPTIONS_HINT)
+    if "output_columns" in changes:  # the table's columns were made from them
+        raise InvalidParameter("output_columns cannot change after the model is created",
+                               hint="create another model with llm_create_model(..., options "
+                                    """=> '{"output_columns": {...}}')""")
     stored = model["options"]
     merged = dict(json.loads(stored) if isinstance(stored, str) else (stored or {}))
     for key in [k for k, v in changes.items() if v is None]:

@@ -114,6 +114,8 @@ class ChatRequest:
                    "messages": [{"role": role, "content": content}
                                 for role, content in self.messages]}
         for name, value in self.options:
+            if name == "response_format":  # JSON text, to stay hashable (structured_output)
+                value = json.loads(value)
             payload[name] = list(value) if isinstance(value, tuple) else value
         return json.dumps(payload).encode()
 
