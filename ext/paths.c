@@ -78,6 +78,7 @@ llmGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
 	LlmRelInfo *info = palloc0(sizeof(LlmRelInfo));
 
+	llm_check_plan_privileges(baserel, foreigntableid);
 	info->prompt_attnos = llm_prompt_attnos(foreigntableid);
 	info->value_rows = 1.0;
 	collect_pushable(baserel->baserestrictinfo, baserel->relid,

@@ -89,6 +89,7 @@ extern double pg_llm_max_cost_per_statement;
 
 /* privileges.c */
 extern void llm_check_scan_privileges(Oid relid, Oid serverid, Oid userid, Bitmapset *needed);
+extern void llm_check_plan_privileges(RelOptInfo *baserel, Oid relid);
 
 /* payload.c */
 typedef struct LlmQualValues

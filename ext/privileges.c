@@ -8,6 +8,9 @@
  * it true for the table's owner at every scan (the engine's owner can revoke it). The
  * scanning role needs no USAGE: SELECT on one model lets it ask that model and nothing else.
  * Checking per scan, not per plan, keeps a plan prepared before SET ROLE honest.
+ *
+ * PostgreSQL's own SELECT check runs before the scan and says only "permission denied":
+ * planning checks first, so that a role with no SELECT at all is told which GRANT it needs.
  */
 #include "postgres.h"
 
@@ -77,6 +80,17 @@ llm_check_scan_privileges(Oid relid, Oid serverid, Oid userid, Bitmapset *needed
 		if (pg_attribute_aclcheck(relid, (AttrNumber) attno, userid, ACL_SELECT) != ACLCHECK_OK)
 			deny_select(relid, userid);
 	if (bms_is_empty(needed) &&
+		pg_attribute_aclcheck_all(relid, userid, ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
+		deny_select(relid, userid);
+}
+
+/* At plan time: no SELECT on the model nor on any of its columns (the executor would refuse). */
+void
+llm_check_plan_privileges(RelOptInfo *baserel, Oid relid)
+{
+	Oid			userid = OidIsValid(baserel->userid) ? baserel->userid : GetUserId();
+
+	if (pg_class_aclcheck(relid, userid, ACL_SELECT) != ACLCHECK_OK &&
 		pg_attribute_aclcheck_all(relid, userid, ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
 		deny_select(relid, userid);
 }
