@@ -302,7 +302,7 @@ def sync_table_options(plpy, model) -> None:
         plpy.execute(f"ALTER FOREIGN TABLE {table} OPTIONS ({', '.join(actions)})")
 
 
-# -- versions written by fine-tuning (added for pg_llm.api.versions / pg_llm.finetune.jobs) --
+# -- versions written by fine-tuning (added for pg_llm.api.versions / pg_llm.finetune.lifecycle) --
 def next_version(plpy, model: str) -> int:
     """1 + the highest version ever given, dropped ones included (numbers are never reused)."""
     rows = _rows(plpy, "SELECT coalesce(max(version), 0) + 1 AS v FROM llm.model_versions "
