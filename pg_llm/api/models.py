@@ -48,8 +48,11 @@ def require_model(plpy, name) -> dict:
 
 
 def create_model(plpy, name, engine, model_name, prompt_template, predict="answer",
-                 system_prompt=None, options=None, schema=None):
-    """schema: where the table goes; the SQL default is the caller's current_schema()."""
+                 system_prompt=None, options=None, schema=None, output_columns=None):
+    """schema: where the table goes; the SQL default is the caller's current_schema().
+    output_columns: typed output columns, the same as options' "output_columns"."""
+    if output_columns is not None:
+        options = {**_parse_model_options(options), "output_columns": output_columns}
     templates.check_identifier(name, "model name")
     require_catalog_write(plpy, "llm.models", "llm.model_versions")
     require_engine(plpy, engine)

@@ -48,6 +48,7 @@ COMMENT ON FUNCTION llm_drop_engine(text, boolean)
 -- 0.2.0 added schema: its default is evaluated by the caller, before this function's
 -- pinned search_path applies (docs/security.md, point 7), so it is the caller's schema.
 DROP FUNCTION IF EXISTS llm_create_model(text, text, text, text, text, text, jsonb);
+DROP FUNCTION IF EXISTS llm_create_model(text, text, text, text, text, text, jsonb, name);
 CREATE OR REPLACE FUNCTION llm_create_model(
     name text,
     engine text,
@@ -56,15 +57,16 @@ CREATE OR REPLACE FUNCTION llm_create_model(
     predict text DEFAULT 'answer',
     system_prompt text DEFAULT NULL,
     options jsonb DEFAULT '{}',
-    schema name DEFAULT pg_catalog.current_schema()
+    schema name DEFAULT pg_catalog.current_schema(),
+    output_columns jsonb DEFAULT NULL     -- typed output columns (structured output)
 ) RETURNS text LANGUAGE plpython3u AS $$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
 from pg_llm.boot import run_api
 return run_api(plpy, "pg_llm.api.models:create_model", name, engine, model_name,
                prompt_template, predict=predict, system_prompt=system_prompt, options=options,
-               schema=schema)
+               schema=schema, output_columns=output_columns)
 $$;
-COMMENT ON FUNCTION llm_create_model(text, text, text, text, text, text, jsonb, name)
+COMMENT ON FUNCTION llm_create_model(text, text, text, text, text, text, jsonb, name, jsonb)
     IS 'Create a model: catalog rows (version 1 = model_name) and a new foreign table in schema (default: the current schema)';
 
 CREATE OR REPLACE FUNCTION llm_drop_model(name text)

@@ -91,3 +91,22 @@ def test_declarations_are_validated(db, sq):
         db.execute("""SELECT llm_create_engine('e3', base_url => 'http://127.0.0.1:1/v1',
                       verify => false, options => '{"output_columns": {"x": "text"}}')""")
     assert err.value.sqlstate == "22023"
+
+
+def test_output_columns_argument_from_psql_as_an_ordinary_role(db, sq, structured_fake, dsn):
+    from conftest import run_psql
+
+    run_psql(dsn, "SELECT llm_create_model('sq3', 'js', 'base-model', 'Q: {{question}}', "
+                  "output_columns => '{\"sql\": \"text\", \"n\": \"int\"}')")
+    db.execute("CREATE ROLE sq_reader LOGIN")
+    try:
+        db.execute("GRANT USAGE ON FOREIGN SERVER js TO sq_reader")
+        db.execute("GRANT SELECT ON sq3 TO sq_reader")
+        info = db.info
+        with psycopg.connect(host=info.host, port=info.port, dbname=info.dbname,
+                             user="sq_reader", autocommit=True) as conn:
+            assert conn.execute("SELECT n, sql FROM sq3 WHERE question = 'x'").fetchone() == (
+                3, "SELECT * FROM t -- Q: x")
+    finally:
+        db.execute("DROP OWNED BY sq_reader")
+        db.execute("DROP ROLE sq_reader")
