@@ -7,7 +7,7 @@ VENV ?= .venv
 PG_LLM_PYTHON_PATH ?= /usr/local/lib/pg_llm/python
 export PG_CONFIG PG_LLM_PYTHON_PATH
 
-.PHONY: all install system ext backend-python venv test test-slow demo eval-shared bench clean \
+.PHONY: all install system ext backend-python venv ray-venv test test-slow demo eval-shared bench clean \
 	multicorn2 multicorn2-if-available
 
 all: install
@@ -43,8 +43,19 @@ multicorn2-if-available: system backend-python
 test: install multicorn2-if-available
 	scripts/run-tests.sh -m "not slow" $(PYTEST_ARGS)
 
-test-slow: install
+test-slow: install ray-venv
 	scripts/run-tests.sh -m slow $(PYTEST_ARGS)
+
+# Ray (docs/scale-out.md): ray[serve] in its own venv (490 MB), which also sees $(VENV)'s
+# packages (a .pth file), so the engine runs there unchanged. Used by the Ray test and bench.
+RAY_VENV ?= .venv-ray
+ray-venv: $(RAY_VENV)/.stamp
+$(RAY_VENV)/.stamp: $(VENV)/.stamp
+	test -x $(RAY_VENV)/bin/python || $$($(VENV)/bin/python -c 'import sys; print(sys._base_executable)') -m venv $(RAY_VENV)
+	$(RAY_VENV)/bin/pip install -q --disable-pip-version-check 'ray[serve]==2.60.0'
+	$(RAY_VENV)/bin/python -c 'import site, sys; open(site.getsitepackages()[0] + "/zz_pg_llm_venv.pth", "w").write("import site; site.addsitedir(%r)\n" % sys.argv[1])' \
+		"$$($(VENV)/bin/python -c 'import site; print(site.getsitepackages()[0])')"
+	touch $@
 
 demo: install
 	$(VENV)/bin/pg-llm demo $(DEMO_ARGS)

@@ -33,9 +33,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="requests allowed to wait for a batch slot before answering 503")
     parser.add_argument("--max-queued-jobs", type=int, default=16,
                         help="fine-tuning jobs allowed to wait before answering 429")
+    parser.add_argument("--ray", default=None, metavar="ADDRESS",
+                        help="run as a Ray Serve application on the Ray cluster at ADDRESS "
+                             "('auto', host:port, or 'local' for a private one-node cluster); "
+                             "needs ray[serve], see docs/scale-out.md")
+    parser.add_argument("--replicas", type=int, default=2,
+                        help="with --ray: replicas of the engine (default 2)")
 
 
 def run(args) -> int:
+    if args.ray:
+        from .cluster.app import run as run_on_ray
+
+        return run_on_ray(args)
     from .server import serve  # heavy imports only when the command actually runs
 
     return serve(args)
