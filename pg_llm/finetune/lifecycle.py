@@ -1,6 +1,6 @@
 """The life of one fine-tuning job: every change of its state happens in this module.
 
-    llm_finetune ── queue() ──▶ pending ── submit() ──▶ queued / running ── _apply() ──┐
+    llm_finetune ── queue() ──▶ pending ─ hand_over() ─▶ queued / running ── _apply() ─┐
                                   │   (after commit: llm_wait, llm_refresh, pg_cron)    │
                                   │                                                     ▼
                                   └──────── cancel() ──▶ cancelled    succeeded: new version
@@ -15,13 +15,13 @@ two fine-tunes that share a budget are checked one after the other; every end se
 Transactions. queue() runs in the caller's transaction and sends nothing to the provider: the
 training data waits in llm.job_files, so a fine-tune whose transaction rolls back or errors
 leaves nothing at the provider and nothing in the catalog. A later transaction hands the job
-over (submit(): llm_wait, llm_refresh, pg_cron's refresh), never the one that queued it. Every
-other change of state runs in a subtransaction of its own: all of it or nothing, and a job
-that fails to record in llm_refresh does not undo the others.
+over (hand_over(): from wait() for llm_wait, from submit() for llm_refresh and pg_cron), never
+the one that queued it. Every other change of state runs in a subtransaction of its own: all
+of it or nothing, and a job that fails to record in llm_refresh does not undo the others.
 
 The provider is the source of truth. _apply() is idempotent (events deduplicated by the
 provider's id; a finished job is never finished twice: its row is locked and re-read first),
-and submit() first looks for its own earlier upload at the provider, so a submission whose
+and hand_over() first looks for its own earlier upload at the provider, so a hand-over whose
 transaction was rolled back after the provider accepted it (a cancelled llm_wait) is adopted
 the next time, not created twice.
 """
