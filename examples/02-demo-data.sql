@@ -5,8 +5,15 @@
 \if :{?n_eval} \else \set n_eval 60 \endif
 \if :{?seed} \else \set seed 42 \endif
 
--- The generator is the tutorial's own function (not the extension's): create it here.
+-- The generator is the tutorial's own function (not the extension's): create it here, unless
+-- it exists already. It is PL/Python, which only a superuser may create: where the tutorial
+-- runs as a role granted llm_admin, a superuser creates it once beforehand with
+-- psql -f examples/demo-data-function.sql (docs/security.md, "The tutorial as llm_admin").
+SELECT to_regproc('llm_generate_demo_data') IS NOT NULL AS have_generator \gset
+\if :have_generator
+\else
 \ir demo-data-function.sql
+\endif
 
 SELECT * FROM llm_generate_demo_data('demo_data', 'demo_eval',
     n_train => :n_generate, n_eval => :n_eval, seed => :seed);
