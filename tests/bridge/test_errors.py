@@ -55,7 +55,9 @@ def test_unknown_wrapper_class_is_a_clear_error(echo):
     assert "pg_llm.nowhere.Table" in str(err.value) and err.value.diag.message_hint
 
 
-def _slow_table(db, sleep_ms=30000):
+def _slow_table(db, sleep_ms=3_600_000):
+    """A scan that sleeps in Python for an hour: only an interrupt can end it within the
+    test's timeout (pytest-timeout fails the test otherwise), so no duration is asserted."""
     db.execute(f"CREATE FOREIGN TABLE slow_t (content text, answer text) SERVER echo "
                f"OPTIONS (sleep_ms '{sleep_ms}')")
 
@@ -63,11 +65,8 @@ def _slow_table(db, sleep_ms=30000):
 def test_statement_timeout_interrupts_python_and_the_backend_stays_usable(echo):
     _slow_table(echo)
     echo.execute("SET statement_timeout = '1s'")
-    started = time.monotonic()
-    with pytest.raises(psycopg.errors.QueryCanceled):
+    with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"):
         echo.execute("SELECT * FROM slow_t WHERE content = 'x'")
-    elapsed = time.monotonic() - started
-    assert elapsed < 2.0, f"cancelled after {elapsed:.2f}s for a 1 s timeout"
     echo.execute("RESET statement_timeout")
     assert echo.execute("SELECT content FROM echo_t WHERE content = 'after'").fetchall() == [("after",)]
 
@@ -76,14 +75,15 @@ def test_pg_cancel_backend_interrupts_python(echo, dsn):
     _slow_table(echo)
     pid = echo.info.backend_pid
 
-    def cancel_soon():
-        time.sleep(0.5)
+    def cancel_once_the_scan_runs():
         with psycopg.connect(dsn, autocommit=True) as other:
+            while not other.execute("SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = %s "
+                                    "AND state = 'active' AND query LIKE '%%slow_t%%')",
+                                    [pid]).fetchone()[0]:
+                time.sleep(0.05)
             other.execute("SELECT pg_cancel_backend(%s)", [pid])
 
-    threading.Thread(target=cancel_soon, daemon=True).start()
-    started = time.monotonic()
-    with pytest.raises(psycopg.errors.QueryCanceled):
+    threading.Thread(target=cancel_once_the_scan_runs, daemon=True).start()
+    with pytest.raises(psycopg.errors.QueryCanceled, match="user request"):
         echo.execute("SELECT * FROM slow_t WHERE content = 'x'")
-    assert time.monotonic() - started < 1.5
     assert echo.execute("SELECT 1").fetchone() == (1,)

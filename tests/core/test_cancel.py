@@ -1,5 +1,6 @@
-"""statement_timeout and pg_cancel_backend end a scan stuck on a hung endpoint promptly,
-and the backend stays usable."""
+"""statement_timeout and pg_cancel_backend end a scan stuck on a hung endpoint, and the backend
+stays usable. The fake holds every answer until release(), so a cancel seen before release()
+came before any response: no test here measures durations."""
 
 import threading
 import time
@@ -15,17 +16,14 @@ def test_statement_timeout_ends_a_hung_scan(db, ft_sql, fake):
                "prompt_template => '{{content}}')")
     fake.hang(model=BASE_MODEL)
     db.execute("SET statement_timeout = '2s'")
-    started = time.monotonic()
-    with pytest.raises(psycopg.errors.QueryCanceled):
+    with pytest.raises(psycopg.errors.QueryCanceled, match="statement timeout"):
         db.execute("SELECT answer FROM ft_sql WHERE content = 'stuck'")
-    elapsed = time.monotonic() - started
-    assert 1.9 < elapsed < 3.0, elapsed
+    # the request reached the engine, whose answer is still held back: the timeout ended the wait
+    assert [r.body["messages"][-1]["content"] for r in fake.chat_requests()] == ["stuck"]
     db.execute("RESET statement_timeout")
-    # the abandoned request still hangs, yet the next scan in this backend is not held up
-    started = time.monotonic()
+    # the abandoned request is still held, yet the next scan in this backend is answered
     assert db.execute("SELECT answer FROM other WHERE content = 'meanwhile'").fetchone() == (
         "echo:meanwhile",)
-    assert time.monotonic() - started < 1.0
     fake.release()
     assert db.execute("SELECT answer FROM ft_sql WHERE content = 'after'").fetchone() == ("echo:after",)
 
@@ -33,12 +31,12 @@ def test_statement_timeout_ends_a_hung_scan(db, ft_sql, fake):
 def test_the_timeout_option_bounds_each_request(db, ft_sql, fake):
     fake.hang()
     db.execute("ALTER SERVER openai_compat OPTIONS (ADD timeout '0.5', ADD max_retries '0')")
-    started = time.monotonic()
     with pytest.raises(psycopg.Error) as err:
         db.execute("SELECT answer FROM ft_sql WHERE content = 'slow'")
+    # the engine never answers until release(): only the 0.5 s option can have ended the scan
     assert err.value.sqlstate == "08001" and "did not answer within 0.5 s" in err.value.diag.message_primary
     assert "timeout" in err.value.diag.message_hint
-    assert time.monotonic() - started < 2.0
+    assert len(fake.chat_requests()) == 1  # max_retries 0: no second attempt
 
 
 def test_pg_cancel_backend_ends_a_hung_any_scan(db, ft_sql, fake, dsn):
@@ -53,7 +51,6 @@ def test_pg_cancel_backend_ends_a_hung_any_scan(db, ft_sql, fake, dsn):
                                ([f"q{i}" for i in range(20)],))
             except psycopg.Error as exc:
                 outcome["error"] = exc
-            outcome["ended"] = time.monotonic()
 
         worker = threading.Thread(target=run)
         worker.start()
@@ -61,12 +58,13 @@ def test_pg_cancel_backend_ends_a_hung_any_scan(db, ft_sql, fake, dsn):
         while fake.in_flight < 8 and time.monotonic() < deadline:
             time.sleep(0.02)
         assert fake.in_flight == 8  # bounded: 8 requests hang, 12 wait their turn
-        cancelled_at = time.monotonic()
         assert db.execute("SELECT pg_cancel_backend(%s)", (pid,)).fetchone() == (True,)
-        worker.join(10)
+        worker.join(30)  # a bound on the wait, not a measurement
         assert not worker.is_alive()
         assert isinstance(outcome.get("error"), psycopg.errors.QueryCanceled)
-        assert outcome["ended"] - cancelled_at < 1.0
+        # the scan ended while every answer was still held back, and the 12 waiting prompts
+        # were never sent
+        assert len(fake.chat_requests()) == 8
         fake.release()
         assert victim.execute("SELECT answer FROM ft_sql WHERE content = 'again'").fetchone() == (
             "echo:again",)

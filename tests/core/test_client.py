@@ -1,8 +1,6 @@
 """The one HTTP client against a real loopback server: concurrency, retries, cancellation,
 error mapping and key scrubbing."""
 
-import time
-
 import pytest
 
 from pg_llm.engines.client import ChatRequest, EngineSettings, chat_many, list_models, scrub
@@ -39,12 +37,9 @@ def test_round_trip_with_usage_and_the_key_sent_as_bearer(fake):
 def test_results_come_back_in_request_order_with_bounded_concurrency(fake):
     fake.delay = 0.1
     prompts = [f"p{i}" for i in range(24)]
-    started = time.monotonic()
     results = chat_many(settings(fake, concurrency=4), [ask(p) for p in prompts])
-    elapsed = time.monotonic() - started
     assert [r.text for r in results] == [f"echo:{p}" for p in prompts]
-    assert fake.max_in_flight == 4
-    assert elapsed >= 24 / 4 * 0.1  # never more than 4 at once
+    assert fake.max_in_flight == 4  # concurrent, and never more than 4 at once
 
 
 def test_5xx_is_retried_with_backoff_then_succeeds(fake):
@@ -97,16 +92,17 @@ def test_timeout_is_engine_unavailable(fake):
 
 
 def test_a_cancel_from_the_polling_thread_ends_the_wait_promptly(fake):
+    """The cancel arrives once the engine holds the request; the engine never answers, and the
+    request timeout (60 s) is far beyond the test's: only the cancel can end the wait."""
     fake.hang()
-    started = time.monotonic()
 
     def check_interrupts():
-        if time.monotonic() - started > 0.5:
+        if fake.in_flight:
             raise KeyboardInterrupt("canceling statement due to user request")
 
     with pytest.raises(KeyboardInterrupt):
-        chat_many(settings(fake), [ask("x")], check_interrupts)
-    assert time.monotonic() - started < 0.7
+        chat_many(settings(fake, timeout=60, max_retries=0), [ask("x")], check_interrupts)
+    assert len(fake.chat_requests()) == 1
 
 
 def test_scrub_removes_the_key_and_key_like_tokens():

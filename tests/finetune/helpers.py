@@ -21,3 +21,17 @@ def wait_until_provider(provider, status: str, timeout_s: float = 10) -> None:
             return
         time.sleep(0.02)
     raise AssertionError(f"provider jobs did not reach {status}: {states}")
+
+
+def wait_for_query(conn, pid: int | None, text: str, timeout_s: float = 30) -> None:
+    """Wait until backend `pid` (None: any other backend) is running a statement containing
+    `text`: an event to act on, instead of sleeping and hoping it has started."""
+    sql = ("SELECT EXISTS (SELECT FROM pg_stat_activity WHERE state = 'active' "
+           "AND pid <> pg_backend_pid() AND (%s::int IS NULL OR pid = %s) "
+           "AND strpos(query, %s) > 0)")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if conn.execute(sql, (pid, pid, text)).fetchone()[0]:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no backend ran {text!r} within {timeout_s} s")

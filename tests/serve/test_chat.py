@@ -106,18 +106,36 @@ def test_streaming_matches_non_streaming(client):
     assert chunks[-1].usage.prompt_tokens == plain.usage.prompt_tokens
 
 
-def test_concurrent_requests_are_answered_like_sequential_ones(client):
+# Prompts of different lengths, each with its own max_tokens: an answer that reached the
+# wrong request shows in its text and usage.
+CONCURRENT = [([{"role": "user", "content": "Question" + " number" * i}], 4 + i) for i in range(6)]
+
+
+@pytest.fixture(scope="module")
+def decisive_prompts(tiny_dir):
+    """Greedy answers are compared exactly, so no greedy step may be a near tie that batching's
+    rounding could flip: checked here on the model the server serves."""
+    from .tiny_checkpoint import MIN_GREEDY_MARGIN, greedy_margins
+
+    margins = greedy_margins(tiny_dir, [messages for messages, _ in CONCURRENT],
+                             max(n for _, n in CONCURRENT))
+    assert min(margins) >= MIN_GREEDY_MARGIN, margins
+    return CONCURRENT
+
+
+def test_concurrent_requests_are_answered_like_sequential_ones(client, decisive_prompts):
     from concurrent.futures import ThreadPoolExecutor
 
-    prompts = [[{"role": "user", "content": f"Question number {i}"}] for i in range(6)]
+    def ask(prompt):
+        messages, max_tokens = prompt
+        r = client.chat.completions.create(model="tiny", messages=messages,
+                                           max_tokens=max_tokens, temperature=0)
+        return r.choices[0].message.content, r.usage.prompt_tokens, r.usage.completion_tokens
 
-    def ask(messages):
-        return client.chat.completions.create(model="tiny", messages=messages, max_tokens=10,
-                                              temperature=0).choices[0].message.content
-
-    sequential = [ask(p) for p in prompts]
-    with ThreadPoolExecutor(6) as pool:
-        together = list(pool.map(ask, prompts))
+    sequential = [ask(p) for p in decisive_prompts]
+    assert len(set(sequential)) == len(decisive_prompts)
+    with ThreadPoolExecutor(len(decisive_prompts)) as pool:
+        together = list(pool.map(ask, decisive_prompts))
     assert together == sequential  # batching must not mix sequences up
 
 

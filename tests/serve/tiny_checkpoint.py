@@ -28,3 +28,31 @@ def build_tiny_checkpoint(out_dir: Path, seed: int = 0) -> Path:
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+# The engine serves the checkpoint as F16 GGUF, whose logits differ from torch's fp32 ones by
+# about 0.005 (measured on the first greedy step); batching changes them far less. A greedy
+# step whose top two logits are 0.1 apart therefore picks the same token everywhere.
+MIN_GREEDY_MARGIN = 0.1
+
+
+def greedy_margins(model_dir: Path, conversations: list[list[dict]], n_tokens: int) -> list[float]:
+    """For each conversation, the smallest gap between the top two logits over `n_tokens`
+    greedy steps after the chat template's generation prompt (torch, fp32)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    margins = []
+    with torch.no_grad():
+        for messages in conversations:
+            ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True)
+            ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+            smallest = float("inf")
+            for _ in range(n_tokens):
+                top = torch.topk(model(torch.tensor([ids])).logits[0, -1], 2)
+                smallest = min(smallest, float(top.values[0] - top.values[1]))
+                ids.append(int(top.indices[0]))
+            margins.append(smallest)
+    return margins
