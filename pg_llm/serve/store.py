@@ -3,17 +3,23 @@
 Layout (everything plain JSON so a crash leaves readable state):
     files/<file-id>.json  + files/<file-id>.data
     jobs/<job-id>/job.json, jobs/<job-id>/events.jsonl, jobs/<job-id>/adapter.gguf
-Writes go through a temp file and os.replace, so a killed server never leaves half a JSON.
+JSON files are written to a temp file, fsynced and renamed over the old one (os.replace), so
+a crash leaves the old or the new version, never half of one. Events are appended one line
+per write; a line torn by a crash is skipped when reading and terminated before the next
+append, so it never makes the other events unreadable.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import threading
 import time
 from pathlib import Path
+
+log = logging.getLogger("pg_llm.serve")
 
 
 def new_id(prefix: str) -> str:
@@ -22,8 +28,23 @@ def new_id(prefix: str) -> str:
 
 def _write_json(path: Path, obj) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
+    with tmp.open("w") as f:
+        f.write(json.dumps(obj, indent=1))
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def _read_lines(path: Path) -> list[dict]:
+    events = []
+    for n, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            log.warning("%s line %d is not JSON (torn by a crash?): skipped", path, n)
+    return events
 
 
 class Store:
@@ -101,12 +122,15 @@ class Store:
                   data: dict | None = None, type_: str = "message") -> dict:
         with self._lock:
             path = self.job_dir(job_id) / "events.jsonl"
-            seq = sum(1 for _ in path.open()) + 1 if path.exists() else 1
+            old = path.read_bytes() if path.exists() else b""
+            seq = old.count(b"\n") + 1  # torn lines count too: ids stay unique
             event = {"object": "fine_tuning.job.event", "id": f"ftevent-{job_id[6:]}-{seq:06d}",
                      "created_at": int(time.time()), "level": level, "message": message,
                      "data": data or {}, "type": type_}
+            torn = old and not old.endswith(b"\n")
+            line = ("\n" if torn else "") + json.dumps(event) + "\n"
             with path.open("a") as f:
-                f.write(json.dumps(event) + "\n")
+                f.write(line)  # one write: a crash tears at most this line
             return event
 
     def list_events(self, job_id: str) -> list[dict]:
@@ -115,5 +139,5 @@ class Store:
         with self._lock:
             if not path.exists():
                 return []
-            events = [json.loads(line) for line in path.read_text().splitlines() if line]
+            events = _read_lines(path)
         return events[::-1]

@@ -42,6 +42,6 @@ class AuthAndAccessLog:
                      status["code"], time.perf_counter() - started)
 
     def _authorised(self, scope) -> bool:
-        headers = dict(scope.get("headers") or [])
-        given = headers.get(b"authorization", b"").decode("latin-1")
-        return hmac.compare_digest(given, f"Bearer {self.api_key}")
+        # Bytes, not str: compare_digest refuses non-ASCII text, and a header is any bytes.
+        given = dict(scope.get("headers") or []).get(b"authorization", b"")
+        return hmac.compare_digest(given, b"Bearer " + self.api_key.encode())

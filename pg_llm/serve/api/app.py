@@ -18,6 +18,7 @@ from ..store import Store
 from ..training.jobs import JobManager
 from . import chat, files, fine_tuning, models
 from .access import AuthAndAccessLog
+from .body_limit import BodyLimit
 
 
 @dataclass
@@ -58,5 +59,6 @@ def create_app(state: ServeState) -> FastAPI:
 
     for module in (chat, files, fine_tuning, models):
         app.include_router(module.router)
-    app.add_middleware(AuthAndAccessLog, api_key=state.api_key)
+    app.add_middleware(BodyLimit)
+    app.add_middleware(AuthAndAccessLog, api_key=state.api_key)  # outermost: runs first
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import bad_request
+from ..numbers import valid_number
 
 ROLE_ALIASES = {"system": "system", "developer": "system", "user": "user",
                 "assistant": "assistant"}
@@ -21,6 +22,7 @@ class ChatParams:
     stop: list[str] = field(default_factory=list)
     stream: bool = False
     include_usage: bool = False
+    grammar: str | None = None  # from response_format (inference.json_grammar)
 
 
 def _content_text(content, index: int) -> str:
@@ -55,8 +57,7 @@ def _number(body, name, low, high, default, kind=float):
     value = body.get(name)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-            (kind is int and int(value) != value) or not low <= value <= high:
+    if not valid_number(value, low, high, kind):
         raise bad_request(f"'{name}' must be a {kind.__name__} between {low} and {high}, "
                           f"got {value!r}.", name)
     return kind(value)
@@ -83,10 +84,16 @@ def parse_chat_body(body: dict) -> ChatParams:
     if not isinstance(stream, bool):
         raise bad_request("'stream' must be a boolean.", "stream")
     options = body.get("stream_options") or {}
+    from ..inference.json_grammar import InvalidResponseFormat, grammar_for
+    try:
+        grammar = grammar_for(body.get("response_format"))
+    except InvalidResponseFormat as exc:
+        raise bad_request(str(exc), "response_format") from None
     return ChatParams(model=model, messages=parse_messages(body.get("messages")),
                       max_tokens=max_tokens,
                       temperature=_number(body, "temperature", 0.0, 2.0, 1.0),
                       top_p=_number(body, "top_p", 0.0, 1.0, 1.0),
                       seed=_number(body, "seed", -(1 << 63), (1 << 63) - 1, None, int),
                       stop=stop, stream=stream,
-                      include_usage=bool(isinstance(options, dict) and options.get("include_usage")))
+                      include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
+                      grammar=grammar)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from ..errors import bad_request, not_found
 from ..training.datasets import DatasetError, parse_conversations
@@ -11,7 +12,6 @@ from .multipart import parse_form
 from .pagination import paginate
 
 router = APIRouter()
-MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 
 
 def _file_or_404(state, file_id: str) -> dict:
@@ -23,12 +23,16 @@ def _file_or_404(state, file_id: str) -> dict:
 
 @router.post("/v1/files")
 async def upload_file(request: Request):
-    state = request.app.state.serve
+    # The body's size is bounded while it is read (body_limit.py); parsing and validating a
+    # large file takes seconds of CPU, so it runs in a thread, never in the event loop.
     body = await request.body()
-    if len(body) > MAX_UPLOAD_BYTES:
-        raise bad_request(f"File too large: the limit is {MAX_UPLOAD_BYTES} bytes.", "file")
+    return await run_in_threadpool(_store_upload, request.app.state.serve,
+                                   request.headers.get("content-type", ""), body)
+
+
+def _store_upload(state, content_type: str, body: bytes) -> dict:
     try:
-        form = parse_form(request.headers.get("content-type", ""), body)
+        form = parse_form(content_type, body)
     except ValueError as exc:
         raise bad_request(f"Upload the file as multipart/form-data: {exc}.", "file") from None
     purpose = form["purpose"].text() if "purpose" in form else None

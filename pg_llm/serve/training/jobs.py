@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 from ..errors import bad_request, not_found, rate_limited
+from ..numbers import valid_number
 from ..registry import ModelRegistry, fine_tuned_model_id
 from ..store import Store, new_id
 from .datasets import DatasetError, parse_conversations
@@ -22,6 +24,7 @@ from .datasets import DatasetError, parse_conversations
 log = logging.getLogger("pg_llm.serve")
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+MAX_SEED = 2**32 - 1  # what torch.manual_seed and llama.cpp's samplers take
 SUFFIX_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DEFAULT_HYPERPARAMETERS = {"n_epochs": 3, "batch_size": 8, "learning_rate_multiplier": 1.0}
 HYPERPARAMETER_RANGES = {"n_epochs": (int, 1, 50), "batch_size": (int, 1, 256),
@@ -54,8 +57,7 @@ def _hyperparameters(body: dict) -> dict:
         if value == "auto" or value is None:
             out[name] = DEFAULT_HYPERPARAMETERS[name]
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                (kind is int and int(value) != value) or not low <= value <= high:
+        if not valid_number(value, low, high, kind):
             raise bad_request(f"hyperparameters.{name} must be 'auto' or a {kind.__name__} "
                               f"between {low} and {high}, got {value!r}.",
                               f"hyperparameters.{name}")
@@ -77,7 +79,7 @@ class JobManager:
         self._stopping = False
         self._cancel_requested: set[str] = set()
         self._proc: subprocess.Popen | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
 
     # ---- lifecycle
@@ -114,6 +116,11 @@ class JobManager:
                                      job["finished_at"] or job["created_at"],
                                      peft_dir=job_dir / "adapter")
 
+    def _discard_adapter(self, job_id: str) -> None:
+        out_dir = self.store.job_dir(job_id)
+        (out_dir / "adapter.gguf").unlink(missing_ok=True)
+        shutil.rmtree(out_dir / "adapter", ignore_errors=True)
+
     def delete_model(self, model_id: str) -> None:
         """Unpublishes a fine-tuned model (its job keeps the record, flagged, across restarts)."""
         job_id = model_id.rsplit(":", 1)[-1]
@@ -143,8 +150,8 @@ class JobManager:
             raise bad_request("suffix must be 1-64 characters of letters, digits, '_' or '-'.",
                               "suffix")
         seed = body.get("seed")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise bad_request("seed must be an integer.", "seed")
+        if seed is not None and not valid_number(seed, 0, MAX_SEED, int):
+            raise bad_request(f"seed must be an integer between 0 and {MAX_SEED}.", "seed")
         hyperparameters = _hyperparameters(body)
         waiting = [j for j in self.store.list_jobs() if j["status"] not in TERMINAL]
         if len(waiting) >= self.max_queued_jobs:
@@ -185,19 +192,22 @@ class JobManager:
         return job
 
     def cancel(self, job_id: str) -> dict:
-        job = self.get(job_id)
-        if job["status"] in TERMINAL:
-            raise bad_request(f"Job {job_id} has already {job['status']} and cannot be "
-                              "cancelled.", "fine_tuning_job_id", "job_not_cancellable")
+        # Read and change the status under the lock the runner finishes a job under: a cancel
+        # racing completion either lands before it (cancelled, nothing published) or sees
+        # the finished job (400), never half of each.
         with self._lock:
+            job = self.get(job_id)
+            if job["status"] in TERMINAL:
+                raise bad_request(f"Job {job_id} has already {job['status']} and cannot be "
+                                  "cancelled.", "fine_tuning_job_id", "job_not_cancellable")
             if job["status"] == "running":
                 self._cancel_requested.add(job_id)
                 if self._proc and self._proc.poll() is None:
                     self._proc.terminate()
-                return self.get(job_id)
+                return job
             job = self.store.update_job(job_id, status="cancelled",
                                         finished_at=int(time.time()))
-        self.store.add_event(job_id, "Fine-tuning job cancelled")
+            self.store.add_event(job_id, "Fine-tuning job cancelled")
         return job
 
     # ---- runner
@@ -286,21 +296,25 @@ class JobManager:
             self._proc = None
             cancelled = job_id in self._cancel_requested
             self._cancel_requested.discard(job_id)
-        if cancelled:
-            self.store.update_job(job_id, status="cancelled", finished_at=int(time.time()),
-                                  estimated_finish=None)
-            self.store.add_event(job_id, "Fine-tuning job cancelled")
-        elif outcome and outcome["type"] == "done":
-            self._succeed(job_id, outcome)
-        elif outcome and outcome["type"] == "error":
-            self._fail(job_id, outcome["code"], outcome["message"])
-        elif self._stopping:
-            self._fail(job_id, "job_interrupted",
-                       "The server shut down while this job was running; create a new job.")
-        else:
-            tail = (self.store.job_dir(job_id) / "worker.log").read_text(errors="replace")[-800:]
-            self._fail(job_id, "training_failed",
-                       f"The training worker exited with code {rc}. Log tail: {tail.strip()}")
+            if cancelled:
+                # The worker may have written its adapter before the signal arrived (or even
+                # finished): a cancelled job publishes nothing and keeps no adapter.
+                self._discard_adapter(job_id)
+                self.store.update_job(job_id, status="cancelled", finished_at=int(time.time()),
+                                      estimated_finish=None)
+                self.store.add_event(job_id, "Fine-tuning job cancelled")
+            elif outcome and outcome["type"] == "done":
+                self._succeed(job_id, outcome)
+            elif outcome and outcome["type"] == "error":
+                self._fail(job_id, outcome["code"], outcome["message"])
+            elif self._stopping:
+                self._fail(job_id, "job_interrupted",
+                           "The server shut down while this job was running; create a new job.")
+            else:
+                tail = (self.store.job_dir(job_id) / "worker.log").read_text(
+                    errors="replace")[-800:]
+                self._fail(job_id, "training_failed",
+                           f"The training worker exited with code {rc}. Log tail: {tail.strip()}")
 
     def _on_worker_event(self, job_id: str, event: dict, started: float) -> dict | None:
         kind = event.get("type")
