@@ -49,7 +49,7 @@ async def chat_completions(request: Request):
         prompt_tokens=tokens,
         max_tokens=min(params.max_tokens or room, max(room, 1)),
         temperature=params.temperature, top_p=params.top_p, seed=params.seed,
-        stop=params.stop, adapter=ft.adapter_path if ft else None,
+        stop=params.stop, adapter=ft.adapter_path if ft else None, grammar=params.grammar,
         on_event=lambda kind, payload: loop.call_soon_threadsafe(events.put_nowait,
                                                                  (kind, payload)))
     try:

@@ -38,6 +38,7 @@ class GenerationRequest:
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
     adapter: Path | None = None
+    grammar: str | None = None  # GBNF the answer must match (json_grammar)
     # on_event(kind, payload): ("text", str) zero or more times, then ("done", dict) or
     # ("error", str). Called from the engine thread; must not block.
     on_event: Callable[[str, object], None] = lambda kind, payload: None
@@ -134,7 +135,13 @@ class BatchedGenerator:
             if req.cancelled.is_set():
                 continue
             seq_id = free.pop(0)
-            sampler = self.model.new_sampler(req.temperature, req.top_p, req.seed)
+            try:
+                sampler = self.model.new_sampler(req.temperature, req.top_p, req.seed,
+                                                 req.grammar)
+            except ValueError as exc:  # a grammar llama.cpp refused: this request only
+                free.insert(0, seq_id)
+                req.on_event("error", str(exc))
+                continue
             self._active[seq_id] = _Sequence(req, seq_id, sampler)
 
     def _step(self) -> None:

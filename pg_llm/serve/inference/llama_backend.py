@@ -159,9 +159,16 @@ class LlamaModel(LlamaVocab):
     def forget_sequence(self, seq_id: int) -> None:
         self.lc.llama_memory_seq_rm(self.memory, seq_id, -1, -1)
 
-    def new_sampler(self, temperature: float, top_p: float, seed: int | None):
+    def new_sampler(self, temperature: float, top_p: float, seed: int | None,
+                    grammar: str | None = None):
         lc = self.lc
         chain = lc.llama_sampler_chain_init(lc.llama_sampler_chain_default_params())
+        if grammar:  # first: tokens that break the grammar never reach the others
+            constraint = lc.llama_sampler_init_grammar(self.vocab, grammar.encode(), b"root")
+            if not constraint:
+                lc.llama_sampler_free(chain)
+                raise ValueError("llama.cpp rejected the grammar of response_format")
+            lc.llama_sampler_chain_add(chain, constraint)
         if temperature <= 0:
             lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_greedy())
         else:

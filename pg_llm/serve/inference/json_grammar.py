@@ -1,0 +1,53 @@
+"""response_format -> a llama.cpp grammar (GBNF), so the local engine's answer always parses.
+
+``json_schema`` uses llama-cpp-python's JSON-schema converter (the one llama.cpp's server
+uses); ``json_object`` allows any JSON object. The grammar sampler runs first in the sampler
+chain: tokens that would break the grammar get no probability, so greedy and sampled
+decoding alike can only produce matching text (unless max_tokens cuts it off).
+"""
+
+from __future__ import annotations
+
+import json
+
+# Any JSON object (llama.cpp's grammars/json.gbnf).
+JSON_OBJECT_GBNF = r'''
+root   ::= object
+value  ::= object | array | string | number | ("true" | "false" | "null") ws
+object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
+array  ::= "[" ws ( value ("," ws value)* )? "]" ws
+string ::= "\"" ( [^"\\\x7F\x00-\x1F] | "\\" (["\\bfnrt] | "u" [0-9a-fA-F]{4}) )* "\"" ws
+number ::= ("-"? ([0-9] | [1-9] [0-9]{0,15})) ("." [0-9]+)? ([eE] [-+]? [0-9] [1-9]{0,15})? ws
+ws     ::= | " " | "\n" [ \t]{0,20}
+'''
+
+
+class InvalidResponseFormat(ValueError):
+    pass
+
+
+def grammar_for(response_format) -> str | None:
+    """The GBNF for an OpenAI ``response_format`` body value; None for plain text."""
+    if response_format is None:
+        return None
+    if not isinstance(response_format, dict):
+        raise InvalidResponseFormat("'response_format' must be an object.")
+    kind = response_format.get("type")
+    if kind in (None, "text"):
+        return None
+    if kind == "json_object":
+        return JSON_OBJECT_GBNF
+    if kind != "json_schema":
+        raise InvalidResponseFormat("'response_format.type' must be text, json_object or "
+                                    "json_schema.")
+    spec = response_format.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    if not isinstance(schema, dict):
+        raise InvalidResponseFormat("'response_format.json_schema.schema' must be a JSON "
+                                    "schema object.")
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    try:
+        return json_schema_to_gbnf(json.dumps(schema))
+    except Exception as exc:  # the converter raises plain exceptions on schemas it cannot do
+        raise InvalidResponseFormat(f"unsupported JSON schema: {exc}") from None
