@@ -146,14 +146,15 @@ def run_pgbench(conn, clients: int, seconds: int, new_connections: bool,
             "exit": result.returncode, "tail": output.strip().splitlines()[-3:]}
 
 
-def leftovers(conn, fake: FakeOpenAI, own_pid: int) -> str:
+def leftovers(conn, fake: FakeOpenAI, own_pid: int, open_before: int) -> str:
+    """Client backends and endpoint sockets still there after a run (10 s grace)."""
     deadline = time.monotonic() + 10
     while True:
         backends = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
                                 "'client backend' AND pid <> %s", (own_pid,)).fetchone()[0]
-        # our own connection's backend may keep one kept-alive socket
-        if (backends == 0 and fake.connections_open <= 1) or time.monotonic() > deadline:
-            return f"{backends} backends, {fake.connections_open} sockets to the endpoint"
+        sockets = fake.connections_open - open_before
+        if (backends == 0 and sockets <= 0) or time.monotonic() > deadline:
+            return f"{backends} backends, {sockets} sockets to the endpoint"
         time.sleep(0.1)
 
 
@@ -182,11 +183,11 @@ def main() -> None:
                     result = run_pgbench(conn, args.clients, args.seconds, True, "SELECT 1;\n")
                     rows.append(("pgbench -C, SELECT 1", result, "no model: the floor for -C"))
                 for new_connections in (False, True):
-                    opened = fake.connections_opened
+                    opened, open_before = fake.connections_opened, fake.connections_open
                     result = run_pgbench(conn, args.clients, args.seconds, new_connections)
                     name = f"pgbench{' -C' if new_connections else ''} ({label})"
                     rows.append((name, result, f"{fake.connections_opened - opened} sockets "
-                                 f"opened; left: {leftovers(conn, fake, own_pid)}"))
+                                 f"opened; left: {leftovers(conn, fake, own_pid, open_before)}"))
                     if result.get("exit"):
                         print(f"{name}: pgbench exited {result['exit']}: {result['tail']}")
     if direct["errors"]:
