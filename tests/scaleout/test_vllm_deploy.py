@@ -236,3 +236,28 @@ def test_undeploy_errors_and_an_engine_that_lost_the_adapter(db, ft_sql, gpu):
     gpu.models.remove(TUNED)
     assert db.execute("SELECT llm_undeploy_version('ft_sql', 2)").fetchone() == ("gpu",)
     assert gpu.lora_requests()[-1].path.endswith("/unload_lora_adapter")
+
+
+def test_pg_dump_round_trip_keeps_the_deployment(db, ft_sql, gpu, tmp_path):
+    import subprocess
+
+    from core.test_dump_restore import BINDIR
+
+    db.execute("SELECT llm_deploy_version('ft_sql', 2, engine => 'gpu')")
+    info = db.info
+    dump = tmp_path / "db.dump"
+    conn_args = ["-h", info.host, "-p", str(info.port), "-U", "postgres"]
+    subprocess.run([BINDIR / "pg_dump", *conn_args, "-Fc", "-f", dump, info.dbname], check=True)
+    target = f"restored_{uuid.uuid4().hex[:8]}"
+    db.execute(f"CREATE DATABASE {target}")
+    try:
+        restore = subprocess.run([BINDIR / "pg_restore", *conn_args, "--exit-on-error", "-d",
+                                  target, dump], capture_output=True, text=True)
+        assert restore.returncode == 0, restore.stderr
+        with psycopg.connect(host=info.host, port=info.port, user="postgres", dbname=target,
+                             autocommit=True) as restored:
+            assert restored.execute("SELECT model, version, engine, served_model "
+                                    "FROM llm.deployments").fetchall() == [("ft_sql", 2, "gpu", TUNED)]
+            assert ask(restored, 2) == (f"{TUNED}|echo:hi", TUNED)
+    finally:
+        db.execute(f"DROP DATABASE IF EXISTS {target} WITH (FORCE)")
