@@ -18,6 +18,7 @@ import json
 
 from pg_llm import templates
 from pg_llm.engines import CALL_OPTIONS
+from pg_llm.errors import UndefinedObject
 from pg_llm.model_features import FEATURE_OPTIONS
 
 # Table options this module owns (others a user adds by hand are left alone).
@@ -280,9 +281,17 @@ def sync_table_options(plpy, model) -> None:
     """
     name = model if isinstance(model, str) else model["name"]
     row = get_model(plpy, name)
-    found = model_table(plpy, name)
-    if row is None or found is None:
+    if row is None:
         return
+    found = model_table(plpy, name)
+    if found is None:
+        # the recorded table is gone, was replaced, or (0.1.0) was never recorded: say so
+        # rather than let the catalog and what the scan serves disagree
+        raise UndefinedObject(f'the foreign table of model "{name}" is missing',
+                              detail="llm.models.relid does not name a foreign table on engine "
+                                     f'"{row["engine"]}"',
+                              hint=f"SELECT llm_drop_model('{name}') and create it again "
+                                   "with llm_create_model")
     table = found["table_name"]
     desired = desired_table_options(plpy, row)
     current_rows = _rows(plpy, "SELECT ftoptions FROM pg_catalog.pg_foreign_table "

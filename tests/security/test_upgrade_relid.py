@@ -61,6 +61,12 @@ def test_upgrade_records_only_the_table_beyond_doubt(old_database):
     # engines are now the servers' own options
     assert conn.execute("SELECT name, base_url FROM llm.engines").fetchall() == [
         ("eng", "http://127.0.0.1:9/v1")]
+    # a model without a recorded table cannot change what it serves: it says so
+    conn.execute("INSERT INTO llm.model_versions (model, version, provider_model_id) "
+                 "VALUES ('orphan', 2, 'ft:m1:x')")
+    with pytest.raises(psycopg.errors.UndefinedObject) as err:
+        conn.execute("SELECT llm_set_active_version('orphan', 2)")
+    assert "llm_drop_model('orphan')" in err.value.diag.message_hint
     # dropping the orphan removes its catalog rows and leaves the planted table alone
     conn.execute("SELECT llm_drop_model('orphan')")
     assert conn.execute("SELECT count(*) FROM llm.models WHERE name = 'orphan'").fetchone() == (0,)
