@@ -31,7 +31,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pg_llm.demo.processes import Cluster, Engine, free_port  # noqa: E402
+from pg_llm_tutorial.processes import Cluster, Engine, free_port  # noqa: E402
 
 TRAIN = Path("/work/shared/datasets/sql-create-context/train.jsonl")
 SYSTEM = "Answer with one SQL query and nothing else."

@@ -30,7 +30,7 @@ def main() -> int:
     import torch
     import torch.nn.functional as F
 
-    from pg_llm.demo.generator import generate
+    from pg_llm_tutorial.generator import generate
     from pg_llm.serve.inference.llama_backend import LlamaVocab
     from pg_llm.serve.registry import smollm2_gguf_path
     from pg_llm.serve.training.examples import IGNORE, collate, encode_conversation, length_grouped_batches

@@ -1,25 +1,27 @@
--- Step 2: training data. A deterministic generator (pg_llm.demo.generator) writes text-to-SQL
--- conversations over 14 schemas and a held-out evaluation split over 6 other schemas.
+-- Step 2: training data. A deterministic generator (the tutorial's own Python package,
+-- pg_llm_tutorial) writes text-to-SQL conversations over 14 schemas and a held-out evaluation
+-- split over 6 other schemas. It runs on the client: `pg-llm demo-data` prints CSV and psql's
+-- \copy loads it, so this step needs no privilege beyond creating two tables.
 -- Variables: n_generate (training conversations, default 400), n_eval (default 60), seed (42).
 \if :{?n_generate} \else \set n_generate 400 \endif
 \if :{?n_eval} \else \set n_eval 60 \endif
 \if :{?seed} \else \set seed 42 \endif
 
--- The generator is the tutorial's own function (not the extension's): create it here, unless
--- it exists already. It is PL/Python, which only a superuser may create: where the tutorial
--- runs as a role granted llm_admin, a superuser creates it once beforehand with
--- psql -f examples/demo-data-function.sql (docs/security.md, "The tutorial as llm_admin").
-SELECT to_regproc('llm_generate_demo_data') IS NOT NULL AS have_generator \gset
-\if :have_generator
-\else
-\ir demo-data-function.sql
-\endif
+-- The long chat format: one row per message (system, user, assistant) of each conversation.
+DROP TABLE IF EXISTS demo_data, demo_eval;
+CREATE TABLE demo_data (chat_id int, message_id int, role text, content text,
+                        PRIMARY KEY (chat_id, message_id));
+-- Held-out questions: setup_sql builds a small database that gold_sql runs on.
+CREATE TABLE demo_eval (id int PRIMARY KEY, content text, gold_sql text, setup_sql text,
+                        schema_key text, kind text);
 
-SELECT * FROM llm_generate_demo_data('demo_data', 'demo_eval',
-    n_train => :n_generate, n_eval => :n_eval, seed => :seed);
+\setenv PG_LLM_N_GENERATE :n_generate
+\setenv PG_LLM_N_EVAL :n_eval
+\setenv PG_LLM_SEED :seed
+\copy demo_data FROM PROGRAM 'pg-llm demo-data train --n "$PG_LLM_N_GENERATE" --seed "$PG_LLM_SEED"' WITH (FORMAT csv)
+\copy demo_eval FROM PROGRAM 'pg-llm demo-data eval --n "$PG_LLM_N_EVAL" --seed "$PG_LLM_SEED"' WITH (FORMAT csv)
 
--- The long chat format: one row per message. Each conversation is a system row, the user's
--- question after its schema, and the assistant's SQL.
+-- Two of the conversations.
 SELECT chat_id, message_id, role, content
 FROM demo_data
 WHERE chat_id IN (1, 5)

@@ -11,7 +11,7 @@ import sys
 SUBCOMMAND_MODULES = [
     "pg_llm.serve.cli",
     "pg_llm.finetune.cli",
-    "pg_llm.demo.cli",
+    "pg_llm_tutorial.cli",  # `demo`, `demo-data`: the tutorial, not part of the extension
     "pg_llm.evaluate.cli",
     "pg_llm.secret_cli",
 ]

@@ -3,6 +3,5 @@
 - ``metrics``: succinct check and normalised exact match (sqlglot, postgres dialect).
 - ``execution``: run gold and generated SQL in a throwaway schema as a read-only role.
 - ``runner``: the body of the SQL function ``llm_evaluate``.
-- ``sqlite_compat``: sql-create-context (SQLite flavour) -> PostgreSQL + synthetic rows.
 - ``charts``/``cli``: the PNG chart and ``pg-llm plot evaluation`` (CLI side only).
 """

@@ -1,22 +1,18 @@
-"""The contract with the demo data: llm_evaluate on llm_generate_demo_data()'s held-out split.
+"""The contract with the demo data: llm_evaluate on the tutorial generator's held-out split.
 
 A model that answers every gold query scores 100% on all three metrics, one that answers
 prose 0%, one that answers another question's SQL is succinct but
 not correct, and every example is executable (its setup builds a database the gold runs on).
 """
 
-from pathlib import Path
-
-from pg_llm.demo.generator import SYSTEM_PROMPT
+from pg_llm_tutorial.data import load_demo_data
+from pg_llm_tutorial.generator import SYSTEM_PROMPT
 
 DATA = "SELECT id, content, gold_sql, setup_sql FROM demo_eval"
-# The generator is the tutorial's function, not the extension's.
-DEMO_DATA_FUNCTION = Path(__file__).resolve().parents[2] / "examples" / "demo-data-function.sql"
 
 
 def test_perfect_prose_and_shuffled_models_on_the_demo_split(eval_db, scripted):
-    eval_db.execute(DEMO_DATA_FUNCTION.read_text())
-    eval_db.execute("SELECT llm_generate_demo_data(n_train => 10, n_eval => 30)")
+    load_demo_data(eval_db, n_train=10, n_eval=30)  # what examples/02 loads, smaller
     eval_db.execute("SELECT llm_create_model('perfect', engine => 'fake', model_name => "
                     "'tuned-model', prompt_template => '{{content}}', system_prompt => %s)",
                     [SYSTEM_PROMPT])

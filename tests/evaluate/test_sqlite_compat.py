@@ -9,7 +9,7 @@ import sqlglot
 from sqlglot import exp
 
 from conftest import ROOT
-from pg_llm.evaluate.sqlite_compat import (ConversionError, check_examples,
+from pg_llm_tutorial.sqlite_compat import (ConversionError, check_examples,
                                            convert_example, load_examples, parse_schema,
                                            to_postgres)
 

@@ -4,7 +4,6 @@ server speaking OpenAI's chat, files, fine-tuning and tokenize routes, so the fi
 trains in seconds. What a database owner does once beforehand is exactly what
 docs/security.md ("The tutorial as llm_admin") says:
 
-    psql -f examples/demo-data-function.sql           (as a superuser: PL/Python)
     GRANT llm_admin TO alice;
     GRANT CREATE ON DATABASE tutorial TO alice;       (her schema, llm_evaluate's sandboxes)
 """
@@ -59,9 +58,6 @@ def alice(db):
 def test_the_whole_tutorial_runs_as_llm_admin(db, alice, provider, tmp_path):
     info = db.info
     env = {"PGHOST": info.host, "PGPORT": str(info.port), "PGDATABASE": info.dbname}
-    # the database owner's one-time step (PL/Python needs a superuser)
-    done = psql({**env, "PGUSER": "postgres"}, "-f", str(EXAMPLES / "demo-data-function.sql"))
-    assert done.returncode == 0, done.stderr
     # alice's own schema: first on her default search_path ("$user", public)
     done = psql({**env, "PGUSER": alice}, "-c", f"CREATE SCHEMA {alice}")
     assert done.returncode == 0, done.stderr

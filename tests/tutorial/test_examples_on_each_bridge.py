@@ -9,7 +9,7 @@ same requests and print the same answers.
 from __future__ import annotations
 
 from fake_openai import FakeOpenAI
-from pg_llm.demo.runner import EXAMPLES, run_step
+from pg_llm_tutorial.runner import EXAMPLES, run_step
 
 QUESTION_START = "CREATE TABLE customers (id INT PRIMARY KEY"
 

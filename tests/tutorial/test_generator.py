@@ -6,18 +6,23 @@ Every gold query is executed in a real PostgreSQL on the database its setup_sql 
 from __future__ import annotations
 
 import collections
+import csv
+import io
 import re
-from pathlib import Path
+import subprocess
+import sys
+import uuid
 
 import psycopg
 import pytest
 
-from pg_llm.demo.generator import SYSTEM_PROMPT, generate, long_format_rows
-from pg_llm.demo.schemas import EVAL_SCHEMAS, TRAIN_SCHEMAS
-from pg_llm.demo.questions import KINDS
+from pg_llm_tutorial.data import eval_rows, train_rows
+from pg_llm_tutorial.generator import SYSTEM_PROMPT, generate, long_format_rows
+from pg_llm_tutorial.questions import KINDS
+from pg_llm_tutorial.runner import EXAMPLES, StepFailed, run_step
+from pg_llm_tutorial.schemas import EVAL_SCHEMAS, TRAIN_SCHEMAS
 
 N_TRAIN, N_EVAL = 400, 60
-DEMO_DATA_FUNCTION = Path(__file__).resolve().parents[2] / "examples" / "demo-data-function.sql"
 
 
 @pytest.fixture(scope="module")
@@ -143,56 +148,59 @@ def test_order_by_limit_has_no_ties(db, splits):
             assert results[e.id] == [(True,)], e.gold_sql
 
 
-# --- the SQL function, through a real client --------------------------------------------
+# --- step 2 (examples/02-demo-data.sql) through the real psql client -----------------------
 
 @pytest.fixture
-def db(db):
-    """llm_generate_demo_data is the tutorial's function, not the extension's."""
-    db.execute(DEMO_DATA_FUNCTION.read_text())
-    return db
+def tutor(db):
+    """A LOGIN role that owns one schema and may do nothing else: step 2 needs no more."""
+    role = f"tutor_{uuid.uuid4().hex[:8]}"
+    db.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER")
+    db.execute(f"CREATE SCHEMA AUTHORIZATION {role}")
+    yield role
+    db.execute(f"DROP SCHEMA {role} CASCADE")
+    db.execute(f"DROP ROLE {role}")
 
 
-def test_llm_generate_demo_data_creates_both_tables(db, splits):
-    summary = db.execute("SELECT table_name, row_count FROM llm_generate_demo_data()").fetchall()
-    assert summary == [("demo_data", 3 * N_TRAIN), ("demo_eval", N_EVAL)]
-    n_chats, roles = db.execute(
-        "SELECT count(DISTINCT chat_id), array_agg(DISTINCT role ORDER BY role) FROM demo_data").fetchone()
-    assert n_chats == N_TRAIN and roles == ["assistant", "system", "user"]
-    # The backend's Python (Debian's) produces exactly what the project's Python produces.
+def step_2(db, role: str, **variables) -> str:
+    info = db.info
+    env = {"PGHOST": info.host, "PGPORT": str(info.port), "PGUSER": role,
+           "PGDATABASE": info.dbname}
+    return run_step(EXAMPLES / "02-demo-data.sql", env, variables, echo=False).output
+
+
+def test_step_2_loads_the_generators_splits_as_an_ordinary_role(db, tutor, splits):
+    out = step_2(db, tutor, n_generate=N_TRAIN, n_eval=N_EVAL)
     train, evals = splits
-    first = db.execute("SELECT content FROM demo_data WHERE chat_id = 1 AND role = 'user'").fetchone()[0]
-    assert first == train[0].content
-    rows = db.execute("SELECT id, content, gold_sql, setup_sql, schema_key, kind FROM demo_eval ORDER BY id").fetchall()
-    assert rows == [(e.id, e.content, e.gold_sql, e.setup_sql, e.schema_key, e.kind) for e in evals]
+    assert db.execute(f"SELECT * FROM {tutor}.demo_data ORDER BY chat_id, message_id").fetchall() \
+        == train_rows(train)
+    assert db.execute(f"SELECT * FROM {tutor}.demo_eval ORDER BY id").fetchall() == \
+        eval_rows(evals)
+    assert f"COPY {3 * N_TRAIN}" in out and f"COPY {N_EVAL}" in out
+    assert f"{N_EVAL} held-out questions on 6 schemas never used in training" in out
+    # Nothing of the tutorial lives in the database beyond its two tables.
+    assert db.execute("SELECT count(*) FROM pg_proc WHERE proname LIKE '%demo%'").fetchone() == (0,)
 
 
-def test_llm_generate_demo_data_sizes_names_and_replace(db):
-    db.execute("CREATE SCHEMA tut")
-    db.execute("SELECT * FROM llm_generate_demo_data('tut.small', 'tut.small_eval', n_train => 10, n_eval => 5, seed => 7)")
-    assert db.execute("SELECT count(*) FROM tut.small").fetchone()[0] == 30
-    db.execute("SELECT * FROM llm_generate_demo_data('tut.small', 'tut.small_eval', n_train => 20, n_eval => 0)")
-    assert db.execute("SELECT count(*) FROM tut.small").fetchone()[0] == 60
-    assert db.execute("SELECT count(*) FROM tut.small_eval").fetchone()[0] == 0
+def test_step_2_stops_with_the_generators_hint(db, tutor):
+    with pytest.raises(StepFailed) as err:
+        step_2(db, tutor, n_generate=0)
+    assert "--n must be between 1 and 100000, got 0" in err.value.output
+    assert "Hint:" in err.value.output and "Traceback" not in err.value.output
 
 
-@pytest.mark.parametrize("call, fragment", [
-    ("llm_generate_demo_data(n_train => 0)", "n_train must be between"),
-    ("llm_generate_demo_data(n_eval => -1)", "n_eval must be between"),
-    ("llm_generate_demo_data('same', 'same')", "must differ"),
-    ("llm_generate_demo_data('', 'e')", "must not be empty"),
-    ("llm_generate_demo_data('a.b.c.d', 'e')", "too many dotted parts"),
-])
-def test_bad_arguments_are_clear_sql_errors(db, call, fragment):
-    with pytest.raises(psycopg.errors.InvalidParameterValue) as err:
-        db.execute(f"SELECT * FROM {call}")
-    assert fragment in err.value.diag.message_primary
-    assert err.value.diag.message_hint
+def test_demo_data_prints_csv_and_a_summary():
+    proc = subprocess.run([sys.executable, "-m", "pg_llm.cli", "demo-data", "eval", "--n", "5",
+                           "--seed", "7"], capture_output=True, text=True, timeout=120, check=True)
+    rows = list(csv.reader(io.StringIO(proc.stdout)))
+    _, evals = generate(n_train=0, n_eval=5, seed=7)
+    assert rows == [[str(v) for v in row] for row in eval_rows(evals)]
+    assert proc.stderr.startswith("5 held-out questions on ")
 
 
 # --- the shared data set loader (make eval-shared) ----------------------------------------
 
 def test_shared_dataset_loads_in_the_tutorial_shape(db):
-    from pg_llm.demo.shared_dataset import SHARED_DIR, load_shared, question_kind
+    from pg_llm_tutorial.shared_dataset import SHARED_DIR, load_shared, question_kind
 
     if not (SHARED_DIR / "train.jsonl").is_file():
         pytest.skip(f"{SHARED_DIR} not present")

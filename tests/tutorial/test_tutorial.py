@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from pg_llm.demo.processes import Engine, free_port
-from pg_llm.demo.runner import EXAMPLES, StepFailed, run_step
+from pg_llm_tutorial.processes import Engine, free_port
+from pg_llm_tutorial.runner import EXAMPLES, StepFailed, run_step
 
 N_GENERATE, N_EVAL, N_TRAIN, EVAL_LIMIT = 300, 10, 16, 4
 # A random model rarely emits end-of-sequence: every answer is capped to stay fast.

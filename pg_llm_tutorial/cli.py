@@ -16,7 +16,9 @@ import sys
 import time
 from pathlib import Path
 
+from . import data
 from .processes import ROOT, Cluster, DemoError, Engine, free_port, port_is_free, postgres_can_use
+from .runner import tutorial_variables
 
 DBNAME = "pg_llm_demo"
 DEFAULT_BASE_MODEL = "smollm2-135m-instruct"
@@ -50,16 +52,7 @@ def add_parser(subparsers) -> None:
                    help="leave PostgreSQL running afterwards (the engine is always stopped)")
     p.add_argument("--quiet", action="store_true", help="print only the summary")
     p.set_defaults(func=run)
-
-
-def _variables(args, engine: Engine) -> dict:
-    variables = {"base_model": args.model, "n_train": args.n_train,
-                 "n_generate": args.n_generate, "n_eval": args.n_eval,
-                 "n_epochs": args.epochs, "out_dir": str(Path(args.dir) / "out"),
-                 "eval_limit": args.eval_limit}
-    if engine.port != 8765:
-        variables["engine_url"] = engine.base_url
-    return variables
+    data.add_parser(subparsers)
 
 
 def _recreate_database(cluster: Cluster) -> None:
@@ -142,7 +135,7 @@ def _run_tutorial(args, cluster: Cluster, engine: Engine, started: float) -> int
 
     out = Path(args.dir) / "out"
     try:
-        steps = run_tutorial(cluster.env(DBNAME), _variables(args, engine), echo=not args.quiet,
+        steps = run_tutorial(cluster.env(DBNAME), tutorial_variables(args, engine), echo=not args.quiet,
                              log_dir=out / "logs")
     except StepFailed as exc:
         if args.quiet:

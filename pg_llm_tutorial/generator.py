@@ -1,7 +1,7 @@
 """Deterministic text-to-SQL data for the tutorial: training conversations and a held-out
 evaluation split on schemas the training never uses.
 
-Pure standard library: the PostgreSQL backend runs this (llm_generate_demo_data).
+Pure standard library; `pg-llm demo-data` (data.py) writes it as CSV for psql to load.
 
     train, evals = generate(n_train=400, n_eval=60, seed=42)
     train[0].messages()  -> [{"role": "system", ...}, {"role": "user", ...}, {"role": "assistant", ...}]

@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CLUSTER_SCRIPT = ROOT / "scripts" / "pgcluster.sh"
 
 # Steady LoRA step times need glibc to keep freed memory (measured: 6 s -> 38 s swings

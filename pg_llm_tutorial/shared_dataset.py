@@ -1,7 +1,7 @@
 """`pg-llm demo --dataset shared` (make eval-shared): the same tutorial and evaluation, with
 ../shared/datasets/sql-create-context in place of the built-in generator.
 
-Both splits go through pg_llm.evaluate.sqlite_compat (SQLite -> PostgreSQL, synthetic rows
+Both splits go through pg_llm_tutorial.sqlite_compat (SQLite -> PostgreSQL, synthetic rows
 built from each gold query's conditions), so the model is trained on the same SQL style it is
 scored against. Training uses only train.jsonl; eval.jsonl is only evaluated on.
 """
@@ -11,8 +11,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from .data import load_tables
 from .generator import SYSTEM_PROMPT
 from .processes import ROOT, Cluster, DemoError, Engine
+from .runner import (STEPS, StepFailed, StepResult, format_summary, read_outcome, run_tutorial,
+                     tutorial_variables, write_summary)
+from .sqlite_compat import load_examples
 
 SHARED_DIR = ROOT.parent / "shared" / "datasets" / "sql-create-context"
 # The tutorial's own steps, minus step 2 (the generator), which the loader below replaces.
@@ -36,8 +40,6 @@ def question_kind(sql: str) -> str:
 
 def load_shared(conn, n_train: int, eval_limit: int | None, data_dir: Path = SHARED_DIR) -> dict:
     """demo_data (long chat format) from train.jsonl, demo_eval from eval.jsonl."""
-    from pg_llm.evaluate.sqlite_compat import load_examples
-
     train_path, eval_path = data_dir / "train.jsonl", data_dir / "eval.jsonl"
     for path in (train_path, eval_path):
         if not path.is_file():
@@ -45,32 +47,20 @@ def load_shared(conn, n_train: int, eval_limit: int | None, data_dir: Path = SHA
                             f"at {data_dir}")
     train, train_skipped = load_examples(str(train_path), limit=n_train)
     evals, eval_skipped = load_examples(str(eval_path), limit=eval_limit)
-    conn.execute("DROP TABLE IF EXISTS demo_data, demo_eval")
-    conn.execute("CREATE TABLE demo_data (chat_id int, message_id int, role text, content text, "
-                 "PRIMARY KEY (chat_id, message_id))")
-    conn.execute("CREATE TABLE demo_eval (id int PRIMARY KEY, content text, gold_sql text, "
-                 "setup_sql text, schema_key text, kind text)")
-    with conn.cursor() as cur:
-        with cur.copy("COPY demo_data FROM STDIN") as copy:
-            for chat_id, ex in enumerate(train, start=1):
-                for message_id, (role, content) in enumerate(
-                        (("system", SYSTEM_PROMPT), ("user", ex.content), ("assistant", ex.gold_sql)),
-                        start=1):
-                    copy.write_row((chat_id, message_id, role, content))
-        with cur.copy("COPY demo_eval FROM STDIN") as copy:
-            for ex in evals:
-                copy.write_row((ex.id, ex.content, ex.gold_sql, ex.setup_sql,
-                                "sql-create-context", question_kind(ex.gold_sql)))
+    train_rows = [(chat_id, message_id, role, content)
+                  for chat_id, ex in enumerate(train, start=1)
+                  for message_id, (role, content) in enumerate(
+                      (("system", SYSTEM_PROMPT), ("user", ex.content), ("assistant", ex.gold_sql)),
+                      start=1)]
+    eval_rows = [(ex.id, ex.content, ex.gold_sql, ex.setup_sql, "sql-create-context",
+                  question_kind(ex.gold_sql)) for ex in evals]
+    load_tables(conn, train_rows, eval_rows)
     return {"train": len(train), "train_skipped": train_skipped, "eval": len(evals),
             "eval_skipped": eval_skipped}
 
 
 def run_shared(args, cluster: Cluster, engine: Engine, dbname: str, started: float) -> int:
     import psycopg
-
-    from .cli import _variables
-    from .runner import StepFailed, StepResult, format_summary, read_outcome, run_tutorial, write_summary
-    from .runner import STEPS
 
     out = Path(args.dir) / "out" / "shared"  # its charts must not replace the tutorial's
     out.mkdir(parents=True, exist_ok=True)
@@ -82,7 +72,7 @@ def run_shared(args, cluster: Cluster, engine: Engine, dbname: str, started: flo
                            f"{loaded['eval']} questions from eval.jsonl", time.monotonic() - t0)
     print(f"pg-llm demo: loaded {load_step.title} (not convertible to PostgreSQL, skipped: "
           f"{loaded['train_skipped']} train, {loaded['eval_skipped']} eval)", flush=True)
-    variables = _variables(args, engine)
+    variables = tutorial_variables(args, engine)
     variables["out_dir"] = str(out)
     variables["eval_limit"] = None  # demo_eval already holds exactly the questions to use
     variables["n_generate"] = loaded["train"]

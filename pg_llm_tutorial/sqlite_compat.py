@@ -34,7 +34,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from pg_llm.demo.generator import user_message
+from .generator import user_message
 
 INTEGER_TYPES = {"INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT"}
 NUMERIC_TYPES = INTEGER_TYPES | {"DECIMAL", "NUMERIC", "FLOAT", "DOUBLE", "REAL", "MONEY"}

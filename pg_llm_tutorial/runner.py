@@ -78,6 +78,17 @@ def run_step(file: Path, pg_env: dict, variables: dict, *, echo: bool = True,
     return StepResult(file.name, "", time.monotonic() - started, output)
 
 
+def tutorial_variables(args, engine) -> dict:
+    """psql variables of the examples from `pg-llm demo`'s options."""
+    variables = {"base_model": args.model, "n_train": args.n_train,
+                 "n_generate": args.n_generate, "n_eval": args.n_eval,
+                 "n_epochs": args.epochs, "out_dir": str(Path(args.dir) / "out"),
+                 "eval_limit": args.eval_limit}
+    if engine.port != 8765:
+        variables["engine_url"] = engine.base_url
+    return variables
+
+
 def run_tutorial(pg_env: dict, variables: dict, *, echo: bool = True,
                  log_dir: Path | None = None, steps=STEPS) -> list[StepResult]:
     results = []
