@@ -102,21 +102,20 @@ class _Deadline:
 
     def wait(self, sock, *, write: bool = False, what: str = "response") -> None:
         """Until ``sock`` is ready, polling between slices; RequestTimeout at the deadline."""
+        # poll, not select: a backend may hold more than FD_SETSIZE (1024) files
+        poller = select.poll()
+        try:
+            poller.register(sock, select.POLLOUT if write else select.POLLIN)
+        except (ValueError, OSError):  # closed under us by an abort
+            self.poll()
+            raise ProtocolError("connection closed") from None
         while True:
             self.poll()
             left = self.at - time.monotonic()
             if left <= 0:
                 raise RequestTimeout(f"no {what} in time")
-            try:
-                if write:
-                    ready = select.select([], [sock], [sock], min(left, POLL_S))[1:]
-                else:
-                    ready = select.select([sock], [], [sock], min(left, POLL_S))[::2]
-            except (ValueError, OSError):  # closed under us by an abort
-                self.poll()
-                raise ProtocolError("connection closed") from None
-            if ready[0] or ready[1]:
-                return
+            if poller.poll(min(left, POLL_S) * 1000.0):
+                return  # ready, or an error/hang-up the next send or recv reports
 
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -150,11 +149,12 @@ class Connection:
         """An idle connection the server closed (or sent something on) is not reusable."""
         if self.buffer:
             return True
+        poller = select.poll()
         try:
-            readable = select.select([self.sock], [], [], 0)[0]
+            poller.register(self.sock, select.POLLIN)
         except (ValueError, OSError):
             return True
-        return bool(readable)
+        return bool(poller.poll(0))
 
     def exchange(self, method: str, target: str, headers: list, body: bytes,
                  deadline: _Deadline) -> Response:

@@ -194,3 +194,26 @@ def test_an_untrusted_certificate_is_a_connection_error(tls_fake):
         chat_many(https, [ask("x")])
     assert "certificate" in err.value.detail
     assert tls_fake.chat_requests() == []
+
+
+def test_sockets_numbered_above_1024_work(fake):
+    """A backend may hold up to max_files_per_process (1000) relation files: the client's
+    sockets then get numbers select() cannot take."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"the hard limit of open files is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        [result] = chat_many(settings(fake), [ask("high fd")])
+        assert result.text == "echo:high fd"
+        results = chat_many(settings(fake, concurrency=4), [ask(f"p{i}") for i in range(8)])
+        assert [r.text for r in results] == [f"echo:p{i}" for i in range(8)]
+    finally:
+        for fd in held:
+            os.close(fd)
+        http.pool.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
