@@ -138,14 +138,19 @@ def check_role(plpy, role) -> str | None:
     return role
 
 
+def require_named(plpy, kind: str, name, get, names) -> dict:
+    """The catalog row of engine/model `name`, or 42704 listing the known ones."""
+    row = get(plpy, name) if isinstance(name, str) else None
+    if row is None:
+        known = ", ".join(names(plpy)) or "none yet"
+        raise UndefinedObject(f'{kind} "{name}" does not exist',
+                              hint=f"known {kind}s: {known}; create one with llm_create_{kind}")
+    return row
+
+
 def require_engine(plpy, name) -> dict:
     """A server of the pg_llm FDW, by name (llm.engines lists only those)."""
-    engine = catalog.get_engine(plpy, name) if isinstance(name, str) else None
-    if engine is None:
-        known = ", ".join(catalog.engine_names(plpy)) or "none yet"
-        raise UndefinedObject(f'engine "{name}" does not exist',
-                              hint=f"known engines: {known}; create one with llm_create_engine")
-    return engine
+    return require_named(plpy, "engine", name, catalog.get_engine, catalog.engine_names)
 
 
 def create_engine(plpy, name, provider="openai", base_url=None, api_key=None, verify=True,

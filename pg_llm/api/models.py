@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from pg_llm import templates
-from pg_llm.api.engines import require_catalog_write, require_engine
+from pg_llm.api.engines import require_catalog_write, require_engine, require_named
 from pg_llm.catalog import models as catalog
 from pg_llm.engines import CALL_OPTIONS, parse_call_option
 from pg_llm.errors import DuplicateObject, InvalidParameter, UndefinedObject
@@ -39,12 +39,7 @@ def _parse_model_options(options) -> dict:
 
 
 def require_model(plpy, name) -> dict:
-    model = catalog.get_model(plpy, name) if isinstance(name, str) else None
-    if model is None:
-        known = ", ".join(catalog.model_names(plpy)) or "none yet"
-        raise UndefinedObject(f'model "{name}" does not exist',
-                              hint=f"known models: {known}; create one with llm_create_model")
-    return model
+    return require_named(plpy, "model", name, catalog.get_model, catalog.model_names)
 
 
 def create_model(plpy, name, engine, model_name, prompt_template, predict="answer",

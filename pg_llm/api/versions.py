@@ -7,17 +7,14 @@ lives in llm.activations (pg_llm.catalog.jobs).
 
 from __future__ import annotations
 
+from pg_llm.api.models import require_model
 from pg_llm.catalog import jobs as job_catalog
 from pg_llm.catalog import models as model_catalog
 from pg_llm.errors import InvalidParameter, JobStateError, UndefinedObject
 
 
 def _model(plpy, model) -> dict:
-    row = model_catalog.get_model(plpy, model) if isinstance(model, str) else None
-    if row is None:
-        raise UndefinedObject(f'model "{model}" does not exist',
-                              hint="see SELECT name FROM llm.models")
-    return row
+    return require_model(plpy, model)
 
 
 def _live_version(plpy, model: str, version) -> dict:
