@@ -22,8 +22,9 @@ from pg_llm.multicorn import ForeignDataWrapper
 
 # Most prompts one scan may send: a cartesian product of ANY lists grows fast.
 MAX_PROMPTS_PER_SCAN = 10000
-# Multicorn2's row estimate for a scan lacking a prompt value (see get_rel_size).
-MISSING_PROMPT_ROWS = 50000
+# Multicorn2's row estimate for a scan lacking a prompt value (see get_rel_size): joins of up
+# to ~5000 outer rows take the parameterized path; a generic plan stays under jit_above_cost.
+MISSING_PROMPT_ROWS = 10000
 
 
 def _json_option(options: dict, name: str, default):

@@ -42,7 +42,9 @@ else
   source_id="tree $(cd "$SRC" && find . -path ./.git -prune -o -type f -print | LC_ALL=C sort \
                     | xargs -d '\n' sha256sum | sha256sum | cut -d' ' -f1)"
 fi
-want="$source_id $("$PG_CONFIG" --version) $BACKEND_PATH"
+# pg_llm's fixes to Multicorn2 (each patch says why); applied when they still apply.
+PATCHES=("$ROOT"/scripts/multicorn2-patches/*.patch)
+want="$source_id $(cat "${PATCHES[@]}" | sha256sum | cut -d' ' -f1) $("$PG_CONFIG" --version) $BACKEND_PATH"
 
 installed_ok() {
   [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -f "$PKGLIB/multicorn.so" ] \
@@ -63,6 +65,13 @@ if [ -f "$SRC" ]; then
 else
   cp -r "$SRC"/. "$BUILD"/
 fi
+for p in "${PATCHES[@]}"; do
+  if patch -d "$BUILD" -p1 --forward --dry-run -s <"$p" >/dev/null 2>&1; then
+    patch -d "$BUILD" -p1 --forward -s <"$p"
+  else
+    echo "pg_llm: $(basename "$p") does not apply to $SRC (fixed there already?): skipped"
+  fi
+done
 echo "pg_llm: building Multicorn2 from $SRC"
 # A plain system PATH: pyenv shims ahead of /usr/bin make Multicorn's Makefile and setup.py
 # pick another Python than the libpython3.11 that PostgreSQL's plpython3u embeds.

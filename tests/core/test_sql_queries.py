@@ -206,3 +206,30 @@ def test_per_statement_prompt_guard_on_both_bridges(db, ft_sql, fake):
     db.execute("SET pg_llm.max_prompts_per_statement = 0")
     assert len(db.execute("SELECT answer FROM ft_sql WHERE content = ANY(ARRAY['a', 'b', 'c'])"
                           ).fetchall()) == 3
+
+
+def test_cursors_subtransactions_and_many_scans_on_both_bridges(db, ft_sql, fake):
+    """tests/bridge/test_robustness.py's shapes on the real model class: a scroll cursor read
+    backwards, fifty scans in one query, and errors caught in subtransactions, after which the
+    same backend keeps answering."""
+    db.execute("BEGIN")
+    db.execute("DECLARE c SCROLL CURSOR FOR SELECT content FROM ft_sql "
+               "WHERE content = ANY('{a,b,c}') ORDER BY content")
+    assert db.execute("FETCH 2 FROM c").fetchall() == [("a",), ("b",)]
+    assert db.execute("FETCH BACKWARD 1 FROM c").fetchall() == [("a",)]
+    db.execute("COMMIT")
+    rows = db.execute("SELECT (SELECT answer FROM ft_sql WHERE content = g::text) "
+                      "FROM generate_series(1, 50) g").fetchall()
+    assert [r[0] for r in rows] == [f"echo:{g}" for g in range(1, 51)]
+    db.execute("""DO $$ DECLARE got text; BEGIN
+        BEGIN PERFORM * FROM ft_sql; EXCEPTION WHEN null_value_not_allowed THEN NULL; END;
+        BEGIN PERFORM * FROM ft_sql WHERE content = 'x' AND version = 9;
+        EXCEPTION WHEN undefined_object THEN NULL; END;
+        SELECT answer INTO got FROM ft_sql WHERE content = 'after';
+        IF got <> 'echo:after' THEN RAISE 'got %', got; END IF;
+        END $$""")
+    with db.transaction():
+        with pytest.raises(psycopg.errors.InvalidParameterValue):
+            with db.transaction():  # a savepoint
+                db.execute("SELECT answer FROM ft_sql WHERE content = 'x' AND max_tokens = -1")
+        assert db.execute("SELECT answer FROM ft_sql WHERE content = 'ok'").fetchone() == ("echo:ok",)
