@@ -73,7 +73,7 @@ def check_url(url, password: str | None) -> None:
     - SQLite is refused: its "database" is a file on the database server.
     - The host must be a network host (PostgreSQL: not a socket directory; MySQL: not
       'localhost', which means its socket), given in the URL, not in a query parameter;
-      only SAFE_QUERY_PARAMETERS are allowed.
+      only SAFE_QUERY_PARAMETERS are allowed, and the database name must be a plain name.
     - A password is required, and (checked on connecting, ``_require_password_used``) the
       server must really ask for it, so trust/peer authentication on loopback cannot log in
       as another role.
@@ -91,6 +91,11 @@ def check_url(url, password: str | None) -> None:
             "a datasource must name a network host",
             detail="a local socket of the database server is refused for non-superusers",
             hint=f"give the host in the url, {URL_HINT}")
+    if url.database and ("=" in url.database or "://" in url.database):
+        # libpq may read a database name like that as a whole connection string.
+        raise ProhibitedConnection(
+            "a datasource's database name may not hold connection parameters",
+            hint=f"give only the database's name, {URL_HINT}")
     unsafe = sorted(set(url.query) - SAFE_QUERY_PARAMETERS)
     if unsafe:
         raise ProhibitedConnection(

@@ -144,6 +144,7 @@ def test_a_failing_create_never_quotes_the_password(db, source_db):
     ("postgresql://postgres:{pw}@127.0.0.1:{port}/{db}?service=admin", "service"),
     ("postgresql://postgres@127.0.0.1:{port}/{db}", "password"),
     ("mysql://root:{pw}@localhost/db", "network host"),
+    ("postgresql://postgres:{pw}@127.0.0.1:{port}/host%3D%2Ftmp%20dbname%3D{db}", "database name"),
 ])
 def test_a_non_superuser_cannot_reach_the_servers_files_or_sockets(db, login, source_db,
                                                                     url, what):
