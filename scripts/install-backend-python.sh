@@ -15,12 +15,19 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$DEPS" ]; then
   $SUDO "$PY" -m pip install -q --disable-pip-version-check --upgrade --target "$TARGET" $DEPS
   echo "$DEPS" | $SUDO tee "$STAMP" >/dev/null
 fi
-# The package itself changes with every build: replace it wholesale (no stale modules).
-$SUDO rm -rf "$TARGET/pg_llm"
-$SUDO cp -r "$ROOT/pg_llm" "$TARGET/pg_llm"
-$SUDO find "$TARGET/pg_llm" -name __pycache__ -prune -exec rm -rf {} +
-$SUDO rm -rf "$TARGET/pg_llm/serve"   # the heavy engine never runs inside the backend
+# The package itself changes with every build: replace it wholesale (no stale modules),
+# built aside and swapped in by rename, so that a backend starting meanwhile never finds it
+# half copied.
+NEW="$TARGET/.pg_llm.new.$$"; OLD="$TARGET/.pg_llm.old.$$"
+$SUDO rm -rf "$NEW"
+$SUDO cp -r "$ROOT/pg_llm" "$NEW"
+$SUDO find "$NEW" -name __pycache__ -prune -exec rm -rf {} +
+$SUDO rm -rf "$NEW/serve"   # the heavy engine never runs inside the backend
 # Backends (the postgres OS user) cannot write __pycache__ here: without these, every new
 # connection compiled pg_llm's modules again before its first query.
-$SUDO "$PY" -m compileall -q "$TARGET/pg_llm" >/dev/null
+$SUDO "$PY" -m compileall -q "$NEW" >/dev/null
+$SUDO chmod -R a+rX "$NEW"
+if [ -e "$TARGET/pg_llm" ]; then $SUDO mv "$TARGET/pg_llm" "$OLD"; fi
+$SUDO mv "$NEW" "$TARGET/pg_llm"
+$SUDO rm -rf "$OLD"
 $SUDO chmod -R a+rX "$TARGET"
