@@ -25,7 +25,6 @@ import threading
 import time
 from pathlib import Path
 
-import psycopg
 
 from private_cluster import bench_database
 
