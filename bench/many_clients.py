@@ -25,7 +25,6 @@ import threading
 import time
 from pathlib import Path
 
-
 from private_cluster import bench_database
 
 ROOT = Path(__file__).resolve().parent.parent
