@@ -38,7 +38,11 @@ $$;
 CREATE OR REPLACE FUNCTION llm._fdw_execute(payload text) RETURNS SETOF text[]
 LANGUAGE plpython3u SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 if 'pg_llm' not in GD:
-    plpy.execute("SELECT llm._boot()")
+    import sys
+    if 'pg_llm.preload' in sys.modules:  # imported in the postmaster: nothing to boot
+        GD['pg_llm'] = True
+    else:
+        plpy.execute("SELECT llm._boot()")
 from pg_llm.bridge import execute_scan
 return execute_scan(payload)
 $$;
