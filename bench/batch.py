@@ -14,8 +14,7 @@ from __future__ import annotations
 import time
 
 
-from fdw_overhead import MODEL, start_endpoint
-from private_cluster import bench_database
+from fake_endpoint import MODEL, bench_engine
 
 DELAY_S = 0.2
 PROMPTS = 100
@@ -29,19 +28,12 @@ def timed(conn, sql, params=None) -> tuple[float, int]:
 
 
 def main() -> None:
-    endpoint, url = start_endpoint("--delay", str(DELAY_S))
-    try:
-        with bench_database("bench_batch") as conn:
-            run(conn, url)
-    finally:
-        endpoint.kill()
+    with bench_engine("bench_batch", "--delay", str(DELAY_S),
+                      engine_options={"concurrency": CONCURRENCY}) as (conn, _url):
+        run(conn)
 
 
-def run(conn, url: str) -> None:
-    conn.execute("SET client_min_messages = warning")
-    conn.execute("CREATE EXTENSION pg_llm CASCADE")
-    conn.execute("SELECT llm_create_engine('bench', base_url => %s, api_key => 'sk-bench', "
-                 "options => %s)", (url, f'{{"concurrency": {CONCURRENCY}}}'))
+def run(conn) -> None:
     conn.execute("SELECT llm_create_model('ft', engine => 'bench', model_name => %s, "
                  "prompt_template => '{{content}}')", (MODEL,))
     conn.execute("SELECT answer FROM ft WHERE content = 'warm up'").fetchall()

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import time
 
-from fdw_overhead import MODEL, start_endpoint
-from private_cluster import bench_database
+from fake_endpoint import MODEL, bench_engine
 
 DELAY_S = 0.2
 PROMPTS = 100
@@ -26,18 +25,11 @@ def timed(conn, sql, params) -> tuple[float, int, int]:
 
 
 def main() -> None:
-    endpoint, url = start_endpoint("--delay", str(DELAY_S))
-    try:
-        with bench_database("bench_cache") as conn:
-            run(conn, url)
-    finally:
-        endpoint.kill()
+    with bench_engine("bench_cache", "--delay", str(DELAY_S)) as (conn, _url):
+        run(conn)
 
 
-def run(conn, url: str) -> None:
-    conn.execute("SET client_min_messages = warning")
-    conn.execute("CREATE EXTENSION pg_llm CASCADE")
-    conn.execute("SELECT llm_create_engine('bench', base_url => %s, api_key => 'sk-bench')", (url,))
+def run(conn) -> None:
     for name, options in (("cached", '{"cache": "on", "temperature": 0}'),
                           ("uncached", '{"temperature": 0}')):
         conn.execute("SELECT llm_create_model(%s, engine => 'bench', model_name => %s, "

@@ -14,24 +14,13 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import openai
 
-from private_cluster import bench_database
+from fake_endpoint import MODEL, bench_engine
 
-ROOT = Path(__file__).resolve().parent.parent
 N = int(os.environ.get("BENCH_N", "1000"))
-MODEL = "bench-model"
-
-
-def start_endpoint(*args: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fake_openai.py"),
-                             "--models", MODEL, *args], stdout=subprocess.PIPE, text=True)
-    return proc, proc.stdout.readline().strip()
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -40,18 +29,11 @@ def percentile(samples: list[float], q: float) -> float:
 
 
 def main() -> None:
-    endpoint, url = start_endpoint()
-    try:
-        with bench_database("bench_fdw") as conn:
-            run(conn, url)
-    finally:
-        endpoint.kill()
+    with bench_engine("bench_fdw") as (conn, url):
+        run(conn, url)
 
 
 def run(conn, url: str) -> None:
-    conn.execute("SET client_min_messages = warning")
-    conn.execute("CREATE EXTENSION pg_llm CASCADE")
-    conn.execute("SELECT llm_create_engine('bench', base_url => %s, api_key => 'sk-bench')", (url,))
     conn.execute("SELECT llm_create_model('ft', engine => 'bench', model_name => %s, "
                  "prompt_template => '{{content}}')", (MODEL,))
     # For the breakdown: the same openai call made by a plpython function in the backend's

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import subprocess
@@ -55,6 +56,36 @@ def local_server(*extra: str, data_dir: str | None = None):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def generation_arguments(tokens: int, **more: int) -> argparse.Namespace:
+    """--tokens and --threads of the generation benchmarks, plus their own integer options."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tokens", type=int, default=tokens)
+    ap.add_argument("--threads", type=int, default=2)
+    for name, default in more.items():
+        ap.add_argument(f"--{name}", type=int, default=default)
+    return ap.parse_args()
+
+
+def alternating_rounds(runs: dict, rounds: int) -> dict[str, list[tuple[int, float]]]:
+    """Each run (a function returning its token count) once per round, alternating, so load
+    from outside hits them alike: {name: [(tokens, seconds) of each round]}."""
+    timings = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            tokens = run()
+            timings[name].append((tokens, time.perf_counter() - start))
+    return timings
+
+
+def print_ratio(title: str, baseline: str, local: str, ratio: float, target: float) -> None:
+    """The side-by-side report of the generation benchmarks."""
+    print(title)
+    print(f"  {baseline}")
+    print(f"  {local}")
+    print(f"  ratio: {ratio:.2f}x (target >= {target}x)")
 
 
 @contextmanager

@@ -8,14 +8,13 @@ Target: at least 1.5x.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from local_common import engine_and_llama_cpp, load_average
+from local_common import (alternating_rounds, engine_and_llama_cpp, generation_arguments,
+                          load_average, print_ratio)
 
 TOPICS = ["a lighthouse keeper", "a robot chef", "a lost dog", "a mountain village",
           "a time traveller", "an old oak tree", "a jazz pianist", "a desert caravan"]
@@ -26,11 +25,7 @@ def messages(topic: str) -> list[dict]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tokens", type=int, default=128)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=3)
-    args = ap.parse_args()
+    args = generation_arguments(128, rounds=3)
 
     load_before = load_average()
     with engine_and_llama_cpp(args.threads, "--parallel", "8") as (client, llm):
@@ -51,21 +46,17 @@ def main() -> int:
 
         ask("a cat")  # warm-ups: model loads and first allocations
         llm.create_chat_completion(messages("a cat"), max_tokens=16, temperature=0)
-        totals = {"base": [0, 0.0], "local": [0, 0.0]}
-        for _ in range(args.rounds):  # alternate so outside load hits both alike
-            for name, run in (("base", baseline_round), ("local", local_round)):
-                start = time.perf_counter()
-                totals[name][0] += run()
-                totals[name][1] += time.perf_counter() - start
-    (bt, bs), (lt, ls) = totals["base"], totals["local"]
-    print(f"8 chat requests x {args.rounds} rounds, SmolLM2-135M-Instruct, greedy, max "
-          f"{args.tokens} tokens each, {args.threads} threads (load average before: "
-          f"{load_before})")
-    print(f"  llama-cpp-python (Q4_1 as shipped), one after another: {bt:5d} tokens in "
-          f"{bs:6.1f} s = {bt / bs:7.1f} tokens/s")
-    print(f"  pg-llm serve (Q8_0), 8 concurrent over HTTP:          {lt:5d} tokens in "
-          f"{ls:6.1f} s = {lt / ls:7.1f} tokens/s")
-    print(f"  ratio: {(lt / ls) / (bt / bs):.2f}x (target >= 1.5x)")
+        timings = alternating_rounds({"base": baseline_round, "local": local_round},
+                                     args.rounds)
+    (bt, bs), (lt, ls) = ([sum(column) for column in zip(*timings[name])]
+                          for name in ("base", "local"))
+    print_ratio(f"8 chat requests x {args.rounds} rounds, SmolLM2-135M-Instruct, greedy, max "
+                f"{args.tokens} tokens each, {args.threads} threads (load average before: "
+                f"{load_before})",
+                f"llama-cpp-python (Q4_1 as shipped), one after another: {bt:5d} tokens in "
+                f"{bs:6.1f} s = {bt / bs:7.1f} tokens/s",
+                f"pg-llm serve (Q8_0), 8 concurrent over HTTP:          {lt:5d} tokens in "
+                f"{ls:6.1f} s = {lt / ls:7.1f} tokens/s", (lt / ls) / (bt / bs), 1.5)
     return 0
 
 
