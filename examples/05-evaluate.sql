@@ -37,6 +37,28 @@ JOIN demo_eval d ON d.id::text = i.item_id
 WHERE e.run_id = (SELECT max(run_id) FROM llm.evaluations)
 GROUP BY d.kind ORDER BY d.kind;
 
+-- ... and per schema style: simple (the generator's one-line schemas), the real-style
+-- schemas in the trained styles (compact, orm, annotated) and in documented, a style the
+-- training never uses (keys <table>_no, table constraints, a comment on every column).
+-- needs_join: the questions whose gold query joins tables.
+WITH scored AS (
+    SELECT coalesce(nullif(split_part(d.schema_key, '/', 2), ''), 'simple') AS style,
+           d.gold_sql LIKE '% JOIN %' AS needs_join,
+           CASE WHEN e.model = 'ft_sql_succinct' THEN 'prompt_engineered'
+                WHEN e.version = 1 THEN 'base' ELSE 'fine_tuned' END AS entry,
+           coalesce(i.execution_match, false)::int AS ok
+    FROM llm.evaluations e
+    JOIN llm.evaluation_items i ON i.evaluation_id = e.id
+    JOIN demo_eval d ON d.id::text = i.item_id
+    WHERE e.run_id = (SELECT max(run_id) FROM llm.evaluations))
+SELECT coalesce(style, 'all') AS style, needs_join,
+       count(*) FILTER (WHERE entry = 'fine_tuned')                     AS questions,
+       round(avg(ok) FILTER (WHERE entry = 'base'), 2)                AS base,
+       round(avg(ok) FILTER (WHERE entry = 'prompt_engineered'), 2)   AS prompt_engineered,
+       round(avg(ok) FILTER (WHERE entry = 'fine_tuned'), 2)          AS fine_tuned
+FROM scored
+GROUP BY ROLLUP (style, needs_join) ORDER BY style NULLS LAST, needs_join NULLS LAST;
+
 -- One fine-tuned answer next to the gold query.
 SELECT i.item_id, i.answer, i.gold_sql, i.execution_match
 FROM llm.evaluations e JOIN llm.evaluation_items i ON i.evaluation_id = e.id

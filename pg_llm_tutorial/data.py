@@ -66,6 +66,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--n", type=int, default=None,
                    help="conversations (train, default 400) or questions (eval, default 60)")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--real", type=int, default=0,
+                   help="how many of the --n are written in real-style schemas (realistic.py)")
+    p.add_argument("--style", type=int, default=0,
+                   help="eval: how many of the --n are in the schema style training never uses")
     p.set_defaults(func=run)
 
 
@@ -77,9 +81,20 @@ def run(args) -> int:
               "Hint: the tutorial uses 400 training conversations and 60 questions.",
               file=sys.stderr)
         return 2
-    train, evals = generate(n_train=n if args.split == "train" else 0,
-                            n_eval=n if args.split == "eval" else 0, seed=args.seed)
+    n_real, n_style = args.real, args.style if args.split == "eval" else 0
+    if n_real < 0 or n_style < 0 or n_real + n_style > n:
+        print(f"pg-llm demo-data: --real and --style must be >= 0 and add up to at most --n ({n}). "
+              "Hint: the tutorial mixes real-style questions into its splits this way.",
+              file=sys.stderr)
+        return 2
+    n_simple = n - n_real - n_style
+    train, evals = generate(n_train=n_simple if args.split == "train" else 0,
+                            n_eval=n_simple if args.split == "eval" else 0, seed=args.seed)
     examples = train if args.split == "train" else evals
+    if n_real or n_style:  # issue 15: real-style schemas mixed in evenly
+        from .realistic import mixed_eval, mixed_train
+        examples = (mixed_train(examples, n_real, args.seed) if args.split == "train"
+                    else mixed_eval(examples, n_real, n_style, args.seed))
     rows = train_rows(examples) if args.split == "train" else eval_rows(examples)
     csv.writer(sys.stdout, lineterminator="\n").writerows(rows)
     print(describe(args.split, examples), file=sys.stderr)

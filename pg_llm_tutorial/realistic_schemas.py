@@ -180,7 +180,7 @@ COURSES = ("Intro to SQL", "Data Modelling", "Statistics I", "Python Basics", "C
 TRAIN_DOMAINS = (
     Domain("hospital", (
         RTable("ward", "wards", "ward", (label("ward_name", WARDS, words="name"),
-               number("floor_no", 0, 9, words="floor"), number("bed_count", 4, 60, words="number of beds")),
+               number("floor_level", 0, 9, words="floor"), number("bed_count", 4, 60, words="number of beds")),
                rows=8, comment="hospital wards"),
         RTable("physician", "doctors", "doctor", (label("full_name", PEOPLE, words="name"),
                category("specialty", ("cardiology", "oncology", "surgery", "pediatrics")), fk("ward")),
@@ -197,7 +197,8 @@ TRAIN_DOMAINS = (
                rows=28, comment="hospital stays of patients"),
     )),
     Domain("sales", (
-        RTable("country", "countries", "country", (label("country_name", COUNTRIES, words="name"),),
+        RTable("country", "countries", "country", (label("country_name", COUNTRIES, words="name"),
+               number("population_m", 1, 1400, words="population", comment="in millions")),
                rows=8, natural_key=("code", "CHAR(2)", ("CA", "FR", "DE", "JP", "BR", "IN", "IT", "MX")),
                comment="ISO country codes"),
         RTable("customer_account", "customers", "customer", (label("company_name", CLIENTS, words="name"),

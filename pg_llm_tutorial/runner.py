@@ -84,6 +84,9 @@ def tutorial_variables(args, engine) -> dict:
                  "n_generate": args.n_generate, "n_eval": args.n_eval,
                  "n_epochs": args.epochs, "out_dir": str(Path(args.dir) / "out"),
                  "eval_limit": args.eval_limit}
+    for name in ("n_real", "n_real_eval", "n_style_eval"):  # real-style mix (issue 15)
+        if getattr(args, name, None) is not None:
+            variables[name] = getattr(args, name)
     if engine.port != 8765:
         variables["engine_url"] = engine.base_url
     return variables

@@ -1,0 +1,83 @@
+"""The real-style splits (issue 15), as generator.Example rows:
+
+    train        TRAIN_DOMAINS in the TRAIN_STYLES
+    eval         HELDOUT_DOMAINS in the TRAIN_STYLES (new domains, familiar writing)
+    eval_style   HELDOUT_DOMAINS in HELDOUT_STYLE (new domains, a writing never trained on:
+                 keys `<table>_no`, table-level constraints, a comment on every column)
+
+schema_key is "<domain>/<style>", so SQL can split the score by style (split_part). Kinds go
+round-robin, (domain, style) pairs too; the same seed gives the same rows.
+"""
+
+from __future__ import annotations
+
+import random
+
+from .generator import Example, user_message
+from .realistic_questions import KINDS, TEMPLATES, RContext
+from .realistic_schemas import (HELDOUT_DOMAINS, HELDOUT_STYLE, TRAIN_DOMAINS, TRAIN_STYLES,
+                                ddl, populate, setup_sql)
+
+SPLITS = {
+    "train": (TRAIN_DOMAINS, TRAIN_STYLES),
+    "eval": (HELDOUT_DOMAINS, TRAIN_STYLES),
+    "eval_style": (HELDOUT_DOMAINS, (HELDOUT_STYLE,)),
+}
+
+
+def style_of(schema_key: str) -> str:
+    return schema_key.split("/", 1)[1] if "/" in schema_key else "simple"
+
+
+def realistic_examples(split: str, n: int, seed: int, first_id: int = 1) -> list[Example]:
+    """n examples of one split, ids from first_id; no question repeats on a schema."""
+    if n <= 0:
+        return []
+    domains, styles = SPLITS[split]
+    rng = random.Random(f"{seed}:real:{split}")
+    pairs = [(d, s) for d in domains for s in styles]
+    rng.shuffle(pairs)
+    dbs = {d.key: populate(d, seed) for d in domains}
+    setups: dict = {}
+    seen: set = set()
+    out: list[Example] = []
+    failures = 0
+    while len(out) < n:
+        kind = KINDS[len(out) % len(KINDS)]
+        domain, style = pairs[(len(out) + failures // 20) % len(pairs)]
+        made = TEMPLATES[kind](RContext(domain, style, dbs[domain.key], rng))
+        key = f"{domain.key}/{style.name}"
+        if made is None or (key, made[0]) in seen:
+            failures += 1
+            if failures > 20 * len(pairs) * 6:
+                raise RuntimeError(f"could not generate {n} distinct {split} questions (got {len(out)})")
+            continue
+        failures = 0
+        question, sql = made
+        seen.add((key, question))
+        if key not in setups:
+            setups[key] = (ddl(style, domain), setup_sql(style, domain, dbs[domain.key]))
+        out.append(Example(first_id + len(out), key, kind, question,
+                           user_message(setups[key][0], question), sql, setups[key][1]))
+    return out
+
+
+def interleave(*splits: list[Example]) -> list[Example]:
+    """The splits merged evenly (every prefix holds each split in its share, so `chat_id <=
+    n_train` and `LIMIT eval_limit` keep the mix), ids renumbered from 1; stable order."""
+    tagged = [((i + 0.5) / len(split), n, i, e) for n, split in enumerate(splits)
+              for i, e in enumerate(split)]
+    tagged.sort(key=lambda t: t[:3])
+    return [Example(k, e.schema_key, e.kind, e.question, e.content, e.gold_sql, e.setup_sql)
+            for k, (*_, e) in enumerate(tagged, start=1)]
+
+
+def mixed_train(simple: list[Example], n_real: int, seed: int) -> list[Example]:
+    """The simple training split with n_real real-style conversations mixed in."""
+    return interleave(simple, realistic_examples("train", n_real, seed))
+
+
+def mixed_eval(simple: list[Example], n_real: int, n_style: int, seed: int) -> list[Example]:
+    """The simple held-out split with both real-style held-out splits mixed in."""
+    return interleave(simple, realistic_examples("eval", n_real, seed),
+                      realistic_examples("eval_style", n_style, seed))
