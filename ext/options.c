@@ -317,7 +317,8 @@ user_mapping_key(Oid userid, Oid serverid)
 /*
  * Options of a scan, later ones overriding earlier ones as Multicorn merges them:
  * server, then table, then the user mapping's api_key. The result holds each name once.
- * Server-only options come from the server alone, whatever an older table holds.
+ * Server-only options come from the server alone, whatever an older table holds, and
+ * `engine` (what budgets and audit book the scan under) is the server's own name.
  */
 List *
 llm_scan_options(ForeignTable *table, ForeignServer *server, Oid userid)
@@ -327,6 +328,8 @@ llm_scan_options(ForeignTable *table, ForeignServer *server, Oid userid)
 								  user_mapping_key(userid, server->serverid));
 	List	   *merged = NIL;
 	ListCell   *cell;
+
+	all = lappend(all, makeDefElem("engine", (Node *) makeString(server->servername), -1));
 
 	foreach(cell, all)
 	{

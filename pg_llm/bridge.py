@@ -157,6 +157,20 @@ def run_scan(request: ScanRequest) -> list[list[str | None]]:
     return [row_to_text(row, names) for row in rows]
 
 
+_model_plan = None
+
+
+def catalog_model(plpy, request: ScanRequest) -> str:
+    """The model a scan is booked, cached and audited under: the catalog's name for this table
+    (llm.models.relid), else the table's own qualified name; never the `model` option, which
+    any role allowed to create a table on the engine can write (docs/security.md, point 2)."""
+    global _model_plan
+    if _model_plan is None:
+        _model_plan = plpy.prepare("SELECT name FROM llm.models WHERE relid::oid = $1", ["oid"])
+    rows = plpy.execute(_model_plan, [request.relid])
+    return rows[0]["name"] if rows else request.table
+
+
 def execute_scan(payload: str) -> list[list[str | None]]:
     """Called by llm._fdw_execute: LlmError -> a SQL error with SQLSTATE, detail and hint."""
     import plpy
@@ -164,7 +178,9 @@ def execute_scan(payload: str) -> list[list[str | None]]:
     from pg_llm.boot import raise_spi_error, raise_sql_error, sql_error
 
     try:
-        return run_scan(ScanRequest.parse(payload))
+        request = ScanRequest.parse(payload)
+        request.options["model"] = catalog_model(plpy, request)
+        return run_scan(request)
     except plpy.SPIError as exc:  # cancellation (57014), a failed query: SQLSTATE kept
         raise_spi_error(plpy, exc)
     except (plpy.Error, plpy.Fatal):

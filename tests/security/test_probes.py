@@ -137,3 +137,20 @@ def test_a_server_of_another_fdw_is_no_engine(db, login, engine):
                          "prompt_template => '{{q}}')")
     assert err.sqlstate == "42704" and "eng" in err.diag.message_hint
     assert conn.execute("SELECT array_agg(name) FROM llm.engines").fetchone() == (["eng"],)
+
+
+def test_a_planted_table_cannot_spend_under_another_models_name(hostile, db, engine_server):
+    """Budgets and audit book a scan under the catalog's model for that table (by oid) and
+    the table's own server, never under the `model`/`engine` options its owner wrote."""
+    role, conn, schema = hostile
+    db.execute("ALTER SERVER eng OPTIONS (ADD price_input '1000', ADD price_output '1000')")
+    db.execute("SELECT llm_set_budget('model:m', max_usd => 1)")
+    conn.execute(f"CREATE FOREIGN TABLE {schema}.spoof (content text, answer text) SERVER eng "
+                 f"OPTIONS (model 'm', engine 'nowhere', model_name '{MODEL_ID}', "
+                 "prompt_template '{{content}}')")
+    conn.execute(f"SELECT answer FROM {schema}.spoof WHERE content = 'spend'").fetchall()
+    booked = db.execute("SELECT model, engine FROM llm.ledger WHERE kind = 'inference'").fetchall()
+    assert booked == [(f"{schema}.spoof", "eng")]
+    # the real model's budget is untouched and still lets its users ask it
+    assert db.execute("SELECT spent_usd FROM llm.budget_status WHERE target = 'm'").fetchone() == (0,)
+    assert db.execute("SELECT answer FROM m WHERE content = 'x'").fetchone() == ("echo:x",)
