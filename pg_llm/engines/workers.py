@@ -132,7 +132,7 @@ def run_in_workers(tasks: list, concurrency: int, check_interrupts=None, on_canc
         stop.set()  # a cancel: start no more requests (and no retries) ...
         if on_cancel is not None:
             on_cancel()  # ... abort those in flight ...
-        all_returned.wait(CANCEL_GRACE_S)  # ... and let the workers see it (they need the GIL)
+            all_returned.wait(CANCEL_GRACE_S)  # ... and let the workers see it (GIL)
         raise
     if state["error"] is not None:
         if on_cancel is not None:
