@@ -175,6 +175,8 @@ def _hung_up(client: socket.socket, wait: float) -> bool:
         return False
     try:
         return client.recv(1, socket.MSG_PEEK) == b""
+    except ValueError:  # a TLS socket cannot peek: assume the client is still there
+        return False
     except OSError:
         return True
 
