@@ -153,3 +153,20 @@ def test_a_server_that_closed_an_idle_connection_gets_the_request_on_a_new_one(c
     server.replies.append(ok())
     [result] = chat_many(settings(server.url), [ask()])
     assert result.text == "hi" and server.connections == 2
+
+
+def test_x_should_retry_false_is_not_retried(canned):
+    refused = (b"HTTP/1.1 503 Service Unavailable\r\nx-should-retry: false\r\n"
+               b"Content-Length: 2\r\n\r\n{}")
+    server = canned(refused, ok())
+    with pytest.raises(EngineUnavailable, match="HTTP 503"):
+        chat_many(settings(server.url, max_retries=3), [ask()])
+    assert len(server.requests) == 1
+
+
+def test_retry_after_in_seconds_is_honoured(canned):
+    busy = (b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 0.05\r\n"
+            b'Content-Length: 35\r\n\r\n{"error": {"message": "slow down"}}')
+    server = canned(busy, ok())
+    [result] = chat_many(settings(server.url, max_retries=1), [ask()])
+    assert result.text == "hi" and len(server.requests) == 2
