@@ -114,7 +114,20 @@ llm_preload_python(void)
 		return;
 
 	/* PL/Python's library brings libpython into the process, RTLD_GLOBAL */
-	load_file("$libdir/plpython3", false);
+	PG_TRY();
+	{
+		load_file("$libdir/plpython3", false);
+	}
+	PG_CATCH();
+	{
+		/* no PL/Python installed: start without Python rather than not at all */
+		EmitErrorReport();
+		FlushErrorState();
+		ereport(LOG,
+				(errmsg("pg_llm: Python is not preloaded: PL/Python (plpython3) could not be loaded")));
+		return;
+	}
+	PG_END_TRY();
 
 	is_initialized = (py_int_fn) python_symbol("Py_IsInitialized");
 	initialize = (py_init_fn) python_symbol("Py_InitializeEx");
