@@ -30,7 +30,5 @@ def alter_model(plpy, name, options):
     for key in [k for k, v in changes.items() if v is None]:
         merged.pop(key, None)
     merged.update(_parse_model_options({k: v for k, v in changes.items() if v is not None}))
-    plpy.execute(plpy.prepare("UPDATE llm.models SET options = $2::jsonb WHERE name = $1",
-                              ["text", "text"]), [name, json.dumps(merged)])
-    catalog.sync_table_options(plpy, name)
+    catalog.set_model_options(plpy, name, merged)
     return json.dumps(merged)

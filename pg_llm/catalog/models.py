@@ -325,6 +325,12 @@ def get_version(plpy, model: str, version: int) -> dict | None:
     return dict(rows[0]) if rows else None
 
 
+def set_model_options(plpy, model: str, options: dict) -> None:
+    _rows(plpy, "UPDATE llm.models SET options = $2::jsonb WHERE name = $1",
+          ["text", "text"], [model, json.dumps(options)])
+    sync_table_options(plpy, model)
+
+
 def set_active_version(plpy, model: str, version: int) -> None:
     _rows(plpy, "UPDATE llm.models SET active_version = $2 WHERE name = $1",
           ["text", "int4"], [model, version])

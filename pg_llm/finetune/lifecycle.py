@@ -536,11 +536,9 @@ def _finish_succeeded(plpy, job: dict, pj: ProviderJob) -> dict:
                  "n_conversations": job["n_conversations"],
                  "hyperparameters": pj.hyperparameters or job["hyperparameters"]},
         cost_usd=cost)
-    if job["activate"]:
+    if job["activate"]:  # add_version already put the new version in the table's options
         model_catalog.set_active_version(plpy, job["model"], version)
         catalog.record_activation(plpy, job["model"], version, f"job {job['id']} succeeded")
-    else:
-        model_catalog.sync_table_options(plpy, job["model"])
     # A refresh may come a while after the end (cron): the provider's clock says when.
     return catalog.update_job(plpy, job["id"], status="succeeded",
                               finished_at=pj.finished_at_iso, trained_tokens=trained,
