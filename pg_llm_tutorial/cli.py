@@ -154,6 +154,8 @@ def _run_tutorial(args, cluster: Cluster, engine: Engine, started: float) -> int
     outcome = read_outcome(cluster.dsn(DBNAME))
     print(format_summary(steps, outcome, total))
     write_summary(out / "summary.json", steps, outcome, total)
+    from .breakdown import plot_breakdown
+    plot_breakdown(outcome.get("breakdown") or {}, out / "accuracy_by_style.png")
     charts = sorted(p.name for p in out.glob("*.png"))
     print(f"\n  charts in {out}: {', '.join(charts) if charts else 'none'}")
     return 0

@@ -119,7 +119,10 @@ def read_outcome(dsn: str) -> dict:
             "SELECT model, version, n, execution_match, exact_match, succinct_rate, "
             "avg_completion_tokens, avg_latency_ms FROM llm.evaluations "
             "WHERE run_id = (SELECT max(run_id) FROM llm.evaluations) ORDER BY id").fetchall()
+        from .breakdown import read_breakdown
+        breakdown = read_breakdown(conn)  # per schema style, join need and kind (issue 15)
     return {
+        "breakdown": breakdown,
         "job": None if not job else {"id": job[0], "status": job[1], "trained_tokens": job[2],
                                      "seconds": float(job[3]) if job[3] is not None else None},
         "evaluation": [
@@ -151,6 +154,8 @@ def format_summary(steps: list[StepResult], outcome: dict, total_s: float) -> st
             lines.append(f"  {e['model']:<22}{e['version'] or '':>8}{e['n']:>5}"
                          f"{_pct(e['execution_match']):>12}{_pct(e['exact_match']):>8}"
                          f"{_pct(e['succinct_rate']):>10}{tokens:>8}")
+    from .breakdown import format_breakdown
+    lines.append(format_breakdown(outcome.get("breakdown") or {}))
     return "\n".join(lines)
 
 
