@@ -56,12 +56,14 @@ def load_demo_data(conn, n_train: int = 400, n_eval: int = 60, seed: int = 42) -
     load_tables(conn, train_rows(train), eval_rows(evals))
 
 
+CLI_DESCRIPTION = ("Print one split of the tutorial's data as CSV on stdout (a summary line on "
+                   "stderr), for psql: \\copy demo_data FROM PROGRAM 'pg-llm demo-data train' "
+                   "WITH (FORMAT csv)")
+
+
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "demo-data", help="the tutorial's training or evaluation split as CSV",
-        description="Print one split of the tutorial's data as CSV on stdout (a summary line "
-                    "on stderr), for psql: \\copy demo_data FROM PROGRAM "
-                    "'pg-llm demo-data train' WITH (FORMAT csv)")
+    p = subparsers.add_parser("demo-data", description=CLI_DESCRIPTION,
+                              help="the tutorial's training or evaluation split as CSV")
     p.add_argument("split", choices=("train", "eval"))
     p.add_argument("--n", type=int, default=None,
                    help="conversations (train, default 400) or questions (eval, default 60)")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from .questions import KINDS, TEMPLATES, Context
+from .questions import KINDS, TEMPLATES, Context, ask
 from .schemas import EVAL_SCHEMAS, TRAIN_SCHEMAS, Schema, populate, setup_sql
 
 # The same system prompt at training and inference time; the tutorial's models use it too.
@@ -61,7 +61,7 @@ def _examples(schemas: tuple, n: int, seed: int, salt: str) -> list[Example]:
         # no join) hands the slot to the next schema after a few tries.
         kind = KINDS[len(out) % len(KINDS)]
         schema: Schema = order[(len(out) + failures // 30) % len(order)]
-        made = rng.choice(TEMPLATES[kind])(Context(schema, dbs[schema.key], rng))
+        made = ask(rng.choice(TEMPLATES[kind]), Context(schema, dbs[schema.key], rng))
         if made is None or (schema.key, made[0]) in seen:
             failures += 1
             if failures > 30 * len(order) * 4:

@@ -12,13 +12,29 @@ returns rows on the schema's database.
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from .schemas import Column, Database, Schema, Table, sql_literal
 
 KINDS = ("filter", "aggregate", "group", "order", "join")
+# The wording of each template, apart from its logic: several phrasings, one picked at random.
+PHRASINGS = json.loads((Path(__file__).parent / "phrasings.json").read_text())
+
+
+class NoQuestion(Exception):
+    """The schema has nothing this template can ask about (the same as returning None)."""
+
+
+def ask(template, ctx) -> tuple[str, str] | None:
+    """(question, sql) from a template, or None when it has nothing to ask on this schema."""
+    try:
+        return template(ctx)
+    except NoQuestion:
+        return None
 
 
 @dataclass
@@ -30,9 +46,29 @@ class Context:
     def pick(self, seq):
         return self.rng.choice(list(seq))
 
+    def say(self, template: str, **fields) -> str:
+        """One of a template's phrasings (phrasings.json), filled in with `fields`."""
+        return self.pick(PHRASINGS[template]).format(**fields)
+
     def tables_with(self, *kinds: str) -> list[Table]:
         """Tables having at least one column of each kind."""
         return [t for t in self.schema.tables if all(t.of_kind(k) for k in kinds)]
+
+    def table_with(self, *kinds: str) -> Table:
+        """One of tables_with(*kinds); NoQuestion when the schema has none."""
+        tables = self.tables_with(*kinds)
+        if not tables:
+            raise NoQuestion
+        return self.pick(tables)
+
+    def link(self, parent_kinds=(), child_kinds=()) -> tuple[Table, Column, Table]:
+        """One (child, foreign key, parent) whose parent has a column of one of parent_kinds
+        and whose child has one of child_kinds; NoQuestion when the schema has none."""
+        links = [(c, f, p) for c, f, p in self.schema.foreign_keys()
+                 if p.of_kind(*parent_kinds) and (not child_kinds or c.of_kind(*child_kinds))]
+        if not links:
+            raise NoQuestion
+        return self.pick(links)
 
     def values(self, table: Table, col: Column) -> list:
         return [row[col.name] for row in self.db[table.name]]
@@ -114,6 +150,14 @@ def random_condition(ctx: Context, table: Table, *, kinds=("category", "number",
     return col, op, value, f"{col.name} {op} {sql_value}"
 
 
+def required_condition(ctx: Context, table: Table, **kw):
+    """random_condition, or NoQuestion when the table has none."""
+    cond = random_condition(ctx, table, **kw)
+    if cond is None:
+        raise NoQuestion
+    return cond
+
+
 def matches(row: dict, col: Column, op: str, value) -> bool:
     v = row[col.name]
     return v == value if op == "=" else (v > value if op == ">" else v < value)
@@ -137,73 +181,49 @@ def has_unique(ctx: Context, table: Table, col: Column) -> bool:
 
 def filter_one_condition(ctx: Context):
     table = ctx.pick(ctx.schema.tables)
-    cond = random_condition(ctx, table)
-    if not cond:
-        return None
+    cond = required_condition(ctx, table)
     col, op, value, where = cond
     shown = display_column(ctx, table, exclude=(col.name,))
     what = plural(shown.words)
     phrase = condition_text(ctx, table, col, op, value)
-    q = ctx.pick((
-        f"List the {what} of {table.name} {phrase}.",
-        f"What are the {what} of {table.name} {phrase}?",
-        f"Show the {shown.words} of every {table.singular} {phrase}.",
-        f"Find the {what} of all {table.name} {phrase}.",
-        f"Which {table.name} are {phrase}? Give their {what}.",
-    ))
-    return q, f"SELECT {shown.name} FROM {table.name} WHERE {where}"
+    question = ctx.say("filter_one_condition", what=what, table_name=table.name, phrase=phrase,
+                       shown_words=shown.words, table_singular=table.singular)
+    return question, f"SELECT {shown.name} FROM {table.name} WHERE {where}"
 
 
 def filter_two_conditions(ctx: Context):
-    tables = ctx.tables_with("category", "number")
-    if not tables:
-        return None
-    table = ctx.pick(tables)
+    table = ctx.table_with("category", "number")
     first = random_condition(ctx, table, kinds=("category",))
     rows = [r for r in ctx.db[table.name] if matches(r, first[0], first[1], first[2])]
-    second = random_condition(ctx, table, kinds=("number", "date"), rows=rows)
-    if not second:
-        return None
+    second = required_condition(ctx, table, kinds=("number", "date"), rows=rows)
     shown = display_column(ctx, table, exclude=(first[0].name, second[0].name))
     p1 = condition_text(ctx, table, *first[:3])
     p2 = condition_text(ctx, table, *second[:3])
-    q = ctx.pick((
-        f"List the {plural(shown.words)} of {table.name} {p1} and {p2}.",
-        f"Which {table.name} are {p1} and {p2}? Give their {plural(shown.words)}.",
-        f"Show the {shown.words} of each {table.singular} {p1} and {p2}.",
-    ))
-    return q, f"SELECT {shown.name} FROM {table.name} WHERE {first[3]} AND {second[3]}"
+    question = ctx.say("filter_two_conditions", plural_shown_words=plural(shown.words),
+                       table_name=table.name, p1=p1, p2=p2, shown_words=shown.words,
+                       table_singular=table.singular)
+    return question, f"SELECT {shown.name} FROM {table.name} WHERE {first[3]} AND {second[3]}"
 
 
 def filter_all_columns(ctx: Context):
     table = ctx.pick(ctx.schema.tables)
-    cond = random_condition(ctx, table)
-    if not cond:
-        return None
+    cond = required_condition(ctx, table)
     phrase = condition_text(ctx, table, *cond[:3])
-    q = ctx.pick((
-        f"Show all information about {table.name} {phrase}.",
-        f"Show every column of the {table.name} {phrase}.",
-        f"Give me all details of {table.name} {phrase}.",
-    ))
-    return q, f"SELECT * FROM {table.name} WHERE {cond[3]}"
+    question = ctx.say("filter_all_columns", table_name=table.name, phrase=phrase)
+    return question, f"SELECT * FROM {table.name} WHERE {cond[3]}"
 
 
 def filter_two_columns(ctx: Context):
     table = ctx.pick(ctx.schema.tables)
-    cond = random_condition(ctx, table)
-    if not cond:
-        return None
+    cond = required_condition(ctx, table)
     cols = [c for c in table.of_kind("label", "category", "number", "date") if c.name != cond[0].name]
     if len(cols) < 2:
         return None
     a, b = ctx.rng.sample(cols, 2)
     phrase = condition_text(ctx, table, *cond[:3])
-    q = ctx.pick((
-        f"List the {a.words} and {b.words} of {table.name} {phrase}.",
-        f"Show the {a.words} and the {b.words} of every {table.singular} {phrase}.",
-    ))
-    return q, f"SELECT {a.name}, {b.name} FROM {table.name} WHERE {cond[3]}"
+    question = ctx.say("filter_two_columns", a_words=a.words, b_words=b.words,
+                       table_name=table.name, phrase=phrase, table_singular=table.singular)
+    return question, f"SELECT {a.name}, {b.name} FROM {table.name} WHERE {cond[3]}"
 
 
 # --- aggregate --------------------------------------------------------------------------
@@ -226,23 +246,16 @@ def aggregate_for(ctx: Context, col: Column) -> tuple[str, str]:
 def aggregate_count(ctx: Context):
     table = ctx.pick(ctx.schema.tables)
     if ctx.rng.random() < 0.3:
-        q = ctx.pick((f"How many {table.name} are there?", f"Count the {table.name}.",
-                      f"What is the total number of {table.name}?"))
-        return q, f"SELECT COUNT(*) FROM {table.name}"
-    cond = random_condition(ctx, table)
-    if not cond:
-        return None
+        question = ctx.say("aggregate_count", table_name=table.name)
+        return question, f"SELECT COUNT(*) FROM {table.name}"
+    cond = required_condition(ctx, table)
     phrase = condition_text(ctx, table, *cond[:3])
-    q = ctx.pick((f"How many {table.name} are {phrase}?", f"Count the {table.name} {phrase}.",
-                  f"What is the number of {table.name} {phrase}?"))
-    return q, f"SELECT COUNT(*) FROM {table.name} WHERE {cond[3]}"
+    question = ctx.say("aggregate_count_2", table_name=table.name, phrase=phrase)
+    return question, f"SELECT COUNT(*) FROM {table.name} WHERE {cond[3]}"
 
 
 def aggregate_number(ctx: Context):
-    tables = ctx.tables_with("number")
-    if not tables:
-        return None
-    table = ctx.pick(tables)
+    table = ctx.table_with("number")
     col = ctx.pick(table.of_kind("number"))
     func, word = aggregate_for(ctx, col)
     where, phrase = "", ""
@@ -251,52 +264,32 @@ def aggregate_number(ctx: Context):
         if cond:
             where = f" WHERE {cond[3]}"
             phrase = " " + condition_text(ctx, table, *cond[:3])
-    q = ctx.pick((
-        f"What is the {word} {col.words} of {table.name}{phrase}?",
-        f"Find the {word} {col.words} among {table.name}{phrase}.",
-        f"Give the {word} {col.words} of all {table.name}{phrase}.",
-    ))
-    return q, f"SELECT {func}({col.name}) FROM {table.name}{where}"
+    question = ctx.say("aggregate_number", word=word, col_words=col.words, table_name=table.name,
+                       phrase=phrase)
+    return question, f"SELECT {func}({col.name}) FROM {table.name}{where}"
 
 
 # --- group ------------------------------------------------------------------------------
 
 def group_count(ctx: Context):
-    tables = ctx.tables_with("category")
-    if not tables:
-        return None
-    table = ctx.pick(tables)
+    table = ctx.table_with("category")
     col = ctx.pick(table.of_kind("category"))
-    q = ctx.pick((
-        f"How many {table.name} are there for each {col.words}?",
-        f"Count the {table.name} in each {col.words}.",
-        f"For each {col.words}, show the number of {table.name}.",
-        f"Show each {col.words} and how many {table.name} have it.",
-    ))
-    return q, f"SELECT {col.name}, COUNT(*) FROM {table.name} GROUP BY {col.name}"
+    question = ctx.say("group_count", table_name=table.name, col_words=col.words)
+    return question, f"SELECT {col.name}, COUNT(*) FROM {table.name} GROUP BY {col.name}"
 
 
 def group_aggregate(ctx: Context):
-    tables = ctx.tables_with("category", "number")
-    if not tables:
-        return None
-    table = ctx.pick(tables)
+    table = ctx.table_with("category", "number")
     col = ctx.pick(table.of_kind("category"))
     num = ctx.pick(table.of_kind("number"))
     func, word = aggregate_for(ctx, num)
-    q = ctx.pick((
-        f"What is the {word} {num.words} of {table.name} for each {col.words}?",
-        f"For each {col.words}, show the {word} {num.words} of {table.name}.",
-        f"Show the {word} {num.words} of {table.name} per {col.words}.",
-    ))
-    return q, f"SELECT {col.name}, {func}({num.name}) FROM {table.name} GROUP BY {col.name}"
+    question = ctx.say("group_aggregate", word=word, num_words=num.words, table_name=table.name,
+                       col_words=col.words)
+    return question, f"SELECT {col.name}, {func}({num.name}) FROM {table.name} GROUP BY {col.name}"
 
 
 def group_having(ctx: Context):
-    tables = ctx.tables_with("category")
-    if not tables:
-        return None
-    table = ctx.pick(tables)
+    table = ctx.table_with("category")
     col = ctx.pick(table.of_kind("category"))
     counts = {}
     for v in ctx.values(table, col):
@@ -306,17 +299,13 @@ def group_having(ctx: Context):
         return None
     k = ctx.rng.randint(1, top - 1)
     if ctx.rng.random() < 0.5:
-        q = ctx.pick((
-            f"Which {plural(col.words)} have more than {k} {table.name}?",
-            f"List the {plural(col.words)} with more than {k} {table.name}.",
-        ))
-        return q, f"SELECT {col.name} FROM {table.name} GROUP BY {col.name} HAVING COUNT(*) > {k}"
+        question = ctx.say("group_having", plural_col_words=plural(col.words), k=k,
+                           table_name=table.name)
+        return question, f"SELECT {col.name} FROM {table.name} GROUP BY {col.name} HAVING COUNT(*) > {k}"
     k += 1
-    q = ctx.pick((
-        f"Which {plural(col.words)} have at least {k} {table.name}?",
-        f"List the {plural(col.words)} that have {k} or more {table.name}.",
-    ))
-    return q, f"SELECT {col.name} FROM {table.name} GROUP BY {col.name} HAVING COUNT(*) >= {k}"
+    question = ctx.say("group_having_2", plural_col_words=plural(col.words), k=k,
+                       table_name=table.name)
+    return question, f"SELECT {col.name} FROM {table.name} GROUP BY {col.name} HAVING COUNT(*) >= {k}"
 
 
 # --- order ------------------------------------------------------------------------------
@@ -325,13 +314,18 @@ def sortable(ctx: Context, table: Table) -> list[Column]:
     return [c for c in table.of_kind("number", "date") if has_unique(ctx, table, c)]
 
 
-def order_top(ctx: Context):
+def sorted_column(ctx: Context) -> tuple[Table, Column, Column]:
+    """(table, a column without ties to sort it by, a column to show); NoQuestion if none."""
     tables = [t for t in ctx.schema.tables if sortable(ctx, t)]
     if not tables:
-        return None
+        raise NoQuestion
     table = ctx.pick(tables)
     col = ctx.pick(sortable(ctx, table))
-    shown = display_column(ctx, table, exclude=(col.name,))
+    return table, col, display_column(ctx, table, exclude=(col.name,))
+
+
+def order_top(ctx: Context):
+    table, col, shown = sorted_column(ctx)
     desc = ctx.rng.random() < 0.6
     if col.kind == "date":
         most = "most recent" if desc else "earliest"
@@ -339,27 +333,17 @@ def order_top(ctx: Context):
         most = ctx.pick(("highest", "largest")) if desc else ctx.pick(("lowest", "smallest"))
     direction = "DESC" if desc else "ASC"
     if ctx.rng.random() < 0.35:
-        q = ctx.pick((
-            f"What is the {shown.words} of the {table.singular} with the {most} {col.words}?",
-            f"Which {table.singular} has the {most} {col.words}? Give its {shown.words}.",
-        ))
-        return q, f"SELECT {shown.name} FROM {table.name} ORDER BY {col.name} {direction} LIMIT 1"
+        question = ctx.say("order_top", shown_words=shown.words, table_singular=table.singular,
+                           most=most, col_words=col.words)
+        return question, f"SELECT {shown.name} FROM {table.name} ORDER BY {col.name} {direction} LIMIT 1"
     k = ctx.rng.randint(2, 5)
-    q = ctx.pick((
-        f"List the {plural(shown.words)} of the {k} {table.name} with the {most} {col.words}.",
-        f"Which {k} {table.name} have the {most} {col.words}? Give their {plural(shown.words)}.",
-        f"Show the {plural(shown.words)} of the top {k} {table.name} by {most} {col.words}.",
-    ))
-    return q, f"SELECT {shown.name} FROM {table.name} ORDER BY {col.name} {direction} LIMIT {k}"
+    question = ctx.say("order_top_2", plural_shown_words=plural(shown.words), k=k,
+                       table_name=table.name, most=most, col_words=col.words)
+    return question, f"SELECT {shown.name} FROM {table.name} ORDER BY {col.name} {direction} LIMIT {k}"
 
 
 def order_sorted_list(ctx: Context):
-    tables = [t for t in ctx.schema.tables if sortable(ctx, t)]
-    if not tables:
-        return None
-    table = ctx.pick(tables)
-    col = ctx.pick(sortable(ctx, table))
-    shown = display_column(ctx, table, exclude=(col.name,))
+    table, col, shown = sorted_column(ctx)
     desc = ctx.rng.random() < 0.5
     how = ctx.pick(("from highest to lowest", "in descending order")) if desc else \
         ctx.pick(("from lowest to highest", "in ascending order"))
@@ -369,12 +353,11 @@ def order_sorted_list(ctx: Context):
         cond = random_condition(ctx, table, kinds=("category",))
         if cond:
             where, phrase = f" WHERE {cond[3]}", " " + condition_text(ctx, table, *cond[:3])
-    q = ctx.pick((
-        f"List the {plural(shown.words)} and {plural(col.words)} of {table.name}{phrase}, sorted by {col.words} {how}.",
-        f"Show the {shown.words} and {col.words} of all {table.name}{phrase} ordered by {col.words} {how}.",
-    ))
-    return q, (f"SELECT {shown.name}, {col.name} FROM {table.name}{where} "
-               f"ORDER BY {col.name} {direction}")
+    question = ctx.say("order_sorted_list", plural_shown_words=plural(shown.words),
+                       plural_col_words=plural(col.words), table_name=table.name, phrase=phrase,
+                       col_words=col.words, how=how, shown_words=shown.words)
+    return question, (f"SELECT {shown.name}, {col.name} FROM {table.name}{where} "
+                      f"ORDER BY {col.name} {direction}")
 
 
 # --- join -------------------------------------------------------------------------------
@@ -385,67 +368,49 @@ def join_on(child: Table, fk: Column, parent: Table) -> str:
 
 def join_child_by_parent(ctx: Context):
     """Child rows filtered on a parent attribute: orders of customers from Canada."""
-    fks = [(c, f, p) for c, f, p in ctx.schema.foreign_keys() if p.of_kind("category")]
-    if not fks:
-        return None
-    child, fk, parent = ctx.pick(fks)
+    child, fk, parent = ctx.link(parent_kinds=("category",))
     some_child = ctx.pick(ctx.db[child.name])
     parent_row = next(r for r in ctx.db[parent.name] if r["id"] == some_child[fk.name])
     col = ctx.pick(parent.of_kind("category"))
     value = parent_row[col.name]
     shown = display_column(ctx, child)
     phrase = condition_text(ctx, parent, col, "=", value)
-    q = ctx.pick((
-        f"List the {plural(shown.words)} of {child.name} for {parent.name} {phrase}.",
-        f"What are the {plural(shown.words)} of the {child.name} belonging to {parent.name} {phrase}?",
-        f"Show the {shown.words} of every {child.singular} whose {parent.singular} is {phrase}."
-        if not phrase.startswith("whose") else
-        f"Show the {shown.words} of every {child.singular} of {parent.name} {phrase}.",
-    ))
-    return q, (f"SELECT {child.name}.{shown.name} FROM {child.name} JOIN {join_on(child, fk, parent)} "
-               f"WHERE {parent.name}.{col.name} = {sql_literal(value)}")
+    # "... whose department is whose name is Sales" would not read: no second "whose".
+    key = "join_child_by_parent_whose" if phrase.startswith("whose") else "join_child_by_parent"
+    question = ctx.say(key, plural_shown_words=plural(shown.words), child_name=child.name,
+                       parent_name=parent.name, phrase=phrase, shown_words=shown.words,
+                       child_singular=child.singular, parent_singular=parent.singular)
+    return question, (f"SELECT {child.name}.{shown.name} FROM {child.name} "
+                      f"JOIN {join_on(child, fk, parent)} "
+                      f"WHERE {parent.name}.{col.name} = {sql_literal(value)}")
 
 
 def join_pair_labels(ctx: Context):
     """Each child with its parent's label: employees with their department name."""
-    fks = [(c, f, p) for c, f, p in ctx.schema.foreign_keys() if p.of_kind("label")]
-    if not fks:
-        return None
-    child, fk, parent = ctx.pick(fks)
+    child, fk, parent = ctx.link(parent_kinds=("label",))
     shown = display_column(ctx, child)
     plabel = parent.label
-    q = ctx.pick((
-        f"List the {shown.words} of each {child.singular} together with the {plabel.words} of its {parent.singular}.",
-        f"Show the {plural(shown.words)} of all {child.name} and the {plural(plabel.words)} of their {parent.name}.",
-        f"For every {child.singular}, show its {shown.words} and its {parent.singular} {plabel.words}.",
-    ))
-    return q, (f"SELECT {child.name}.{shown.name}, {parent.name}.{plabel.name} FROM {child.name} "
-               f"JOIN {join_on(child, fk, parent)}")
+    question = ctx.say("join_pair_labels", shown_words=shown.words, child_singular=child.singular,
+                       plabel_words=plabel.words, parent_singular=parent.singular,
+                       plural_shown_words=plural(shown.words), child_name=child.name,
+                       plural_plabel_words=plural(plabel.words), parent_name=parent.name)
+    return question, (f"SELECT {child.name}.{shown.name}, {parent.name}.{plabel.name} FROM {child.name} "
+                      f"JOIN {join_on(child, fk, parent)}")
 
 
 def join_count_per_parent(ctx: Context):
     """How many children per parent label: orders per customer."""
-    fks = [(c, f, p) for c, f, p in ctx.schema.foreign_keys() if p.of_kind("label")]
-    if not fks:
-        return None
-    child, fk, parent = ctx.pick(fks)
+    child, fk, parent = ctx.link(parent_kinds=("label",))
     plabel = parent.label
-    q = ctx.pick((
-        f"How many {child.name} does each {parent.singular} have? Show the {parent.singular} {plabel.words} and the count.",
-        f"For each {parent.singular} {plabel.words}, count the {child.name}.",
-        f"Show the {plabel.words} of every {parent.singular} and its number of {child.name}.",
-    ))
-    return q, (f"SELECT {parent.name}.{plabel.name}, COUNT(*) FROM {child.name} "
-               f"JOIN {join_on(child, fk, parent)} GROUP BY {parent.name}.{plabel.name}")
+    question = ctx.say("join_count_per_parent", child_name=child.name,
+                       parent_singular=parent.singular, plabel_words=plabel.words)
+    return question, (f"SELECT {parent.name}.{plabel.name}, COUNT(*) FROM {child.name} "
+                      f"JOIN {join_on(child, fk, parent)} GROUP BY {parent.name}.{plabel.name}")
 
 
 def join_aggregate_by_parent(ctx: Context):
     """An aggregate of child numbers over a parent filter: total amount for customers from Canada."""
-    fks = [(c, f, p) for c, f, p in ctx.schema.foreign_keys()
-           if p.of_kind("category") and c.of_kind("number")]
-    if not fks:
-        return None
-    child, fk, parent = ctx.pick(fks)
+    child, fk, parent = ctx.link(parent_kinds=("category",), child_kinds=("number",))
     some_child = ctx.pick(ctx.db[child.name])
     parent_row = next(r for r in ctx.db[parent.name] if r["id"] == some_child[fk.name])
     col = ctx.pick(parent.of_kind("category"))
@@ -453,34 +418,26 @@ def join_aggregate_by_parent(ctx: Context):
     num = ctx.pick(child.of_kind("number"))
     func, word = aggregate_for(ctx, num)
     phrase = condition_text(ctx, parent, col, "=", value)
-    q = ctx.pick((
-        f"What is the {word} {num.words} of {child.name} for {parent.name} {phrase}?",
-        f"Find the {word} {num.words} of the {child.name} belonging to {parent.name} {phrase}.",
-    ))
-    return q, (f"SELECT {func}({child.name}.{num.name}) FROM {child.name} JOIN {join_on(child, fk, parent)} "
-               f"WHERE {parent.name}.{col.name} = {sql_literal(value)}")
+    question = ctx.say("join_aggregate_by_parent", word=word, num_words=num.words,
+                       child_name=child.name, parent_name=parent.name, phrase=phrase)
+    return question, (f"SELECT {func}({child.name}.{num.name}) FROM {child.name} JOIN {join_on(child, fk, parent)} "
+                      f"WHERE {parent.name}.{col.name} = {sql_literal(value)}")
 
 
 def join_parent_by_child(ctx: Context):
     """Distinct parents having a child that matches: customers with a cancelled order."""
-    fks = [(c, f, p) for c, f, p in ctx.schema.foreign_keys()
-           if p.of_kind("label") and c.of_kind("category", "number", "date")]
-    if not fks:
-        return None
-    child, fk, parent = ctx.pick(fks)
-    cond = random_condition(ctx, child)
-    if not cond:
-        return None
+    child, fk, parent = ctx.link(parent_kinds=("label",),
+                                 child_kinds=("category", "number", "date"))
+    cond = required_condition(ctx, child)
     col, op, value, _ = cond
     plabel = parent.label
     phrase = condition_text(ctx, child, col, op, value)
-    q = ctx.pick((
-        f"List the {plural(plabel.words)} of {parent.name} that have {child.name} {phrase}.",
-        f"Which {parent.name} have at least one {child.singular} {phrase}? Give their {plural(plabel.words)}.",
-    ))
-    return q, (f"SELECT DISTINCT {parent.name}.{plabel.name} FROM {parent.name} "
-               f"JOIN {child.name} ON {child.name}.{fk.name} = {parent.name}.id "
-               f"WHERE {child.name}.{cond[3]}")
+    question = ctx.say("join_parent_by_child", plural_plabel_words=plural(plabel.words),
+                       parent_name=parent.name, child_name=child.name, phrase=phrase,
+                       child_singular=child.singular)
+    return question, (f"SELECT DISTINCT {parent.name}.{plabel.name} FROM {parent.name} "
+                      f"JOIN {child.name} ON {child.name}.{fk.name} = {parent.name}.id "
+                      f"WHERE {child.name}.{cond[3]}")
 
 
 def join_through_link(ctx: Context):
@@ -494,15 +451,13 @@ def join_through_link(ctx: Context):
     row = ctx.pick(ctx.db[link.name])
     b_row = next(r for r in ctx.db[b.name] if r["id"] == row[fk_b.name])
     value = b_row[b.label.name]
-    q = ctx.pick((
-        f"List the {plural(a.label.words)} of {a.name} with a {link.singular} for the {b.singular} {value}.",
-        f"Which {a.name} have a {link.singular} for the {b.singular} {value}? Give their {plural(a.label.words)}.",
-        f"Show the {a.label.words} of every {a.singular} linked by a {link.singular} to the {b.singular} {value}.",
-    ))
-    return q, (f"SELECT {a.name}.{a.label.name} FROM {a.name} "
-               f"JOIN {link.name} ON {link.name}.{fk_a.name} = {a.name}.id "
-               f"JOIN {b.name} ON {link.name}.{fk_b.name} = {b.name}.id "
-               f"WHERE {b.name}.{b.label.name} = {sql_literal(value)}")
+    question = ctx.say("join_through_link", plural_a_label_words=plural(a.label.words),
+                       a_name=a.name, link_singular=link.singular, b_singular=b.singular,
+                       value=value, a_label_words=a.label.words, a_singular=a.singular)
+    return question, (f"SELECT {a.name}.{a.label.name} FROM {a.name} "
+                      f"JOIN {link.name} ON {link.name}.{fk_a.name} = {a.name}.id "
+                      f"JOIN {b.name} ON {link.name}.{fk_b.name} = {b.name}.id "
+                      f"WHERE {b.name}.{b.label.name} = {sql_literal(value)}")
 
 
 TEMPLATES = {

@@ -303,11 +303,15 @@ EVAL_SCHEMAS = (
     Schema("kitchen", (
         Table("chefs", "chef", (key(), label("name", PEOPLE),
               category("country", COUNTRIES, "from {v}", "based in {v}")), rows=8),
-        Table("recipes", "recipe", (key(), label("title", titles(
-              ("Spicy", "Creamy", "Smoked", "Fresh", "Crispy"), ("Soup", "Salad", "Curry", "Tart", "Noodles"))),
+        Table("recipes", "recipe", (
+              key(),
+              label("title", titles(("Spicy", "Creamy", "Smoked", "Fresh", "Crispy"),
+                                    ("Soup", "Salad", "Curry", "Tart", "Noodles"))),
               fk("chef_id", "chefs"),
-              category("cuisine", ("Thai", "Greek", "Peruvian", "Korean"), "with {v} cuisine", "from the {v} kitchen"),
-              number("calories", 120, 1400), number("prep_minutes", 5, 180)), rows=20),
+              category("cuisine", ("Thai", "Greek", "Peruvian", "Korean"), "with {v} cuisine",
+                       "from the {v} kitchen"),
+              number("calories", 120, 1400),
+              number("prep_minutes", 5, 180)), rows=20),
     )),
     Schema("events", (
         Table("events", "event", (key(), label("title", titles(

@@ -11,11 +11,8 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str, type_: str = "invalid_request_error",
                  param: str | None = None, code: str | None = None):
         super().__init__(message)
-        self.status = status
-        self.message = message
-        self.type = type_
-        self.param = param
-        self.code = code
+        self.status, self.message, self.type, self.param, self.code = \
+            status, message, type_, param, code
 
     def body(self) -> dict:
         return {"error": {"message": self.message, "type": self.type,

@@ -101,12 +101,11 @@ class LlamaModel(LlamaVocab):
         self.n_parallel = n_parallel
         self.n_batch = n_batch
         cparams = lc.llama_context_default_params()
-        cparams.n_ctx = self.ctx_per_seq * n_parallel
-        cparams.n_batch = n_batch
-        cparams.n_ubatch = n_batch
-        cparams.n_seq_max = n_parallel
-        cparams.n_threads = n_threads
-        cparams.n_threads_batch = n_threads
+        # One context for all sequences; one batch per decode call (n_ubatch = n_batch).
+        for name, value in (("n_ctx", self.ctx_per_seq * n_parallel), ("n_batch", n_batch),
+                            ("n_ubatch", n_batch), ("n_seq_max", n_parallel),
+                            ("n_threads", n_threads), ("n_threads_batch", n_threads)):
+            setattr(cparams, name, value)
         self.n_threads = n_threads
         self.ctx = lc.llama_init_from_model(self.model, cparams)
         if not self.ctx:
