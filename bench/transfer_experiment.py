@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -29,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from pg_llm_tutorial.data import load_tables, eval_rows, train_rows  # noqa: E402
 from pg_llm_tutorial.generator import generate  # noqa: E402
-from pg_llm_tutorial.processes import Cluster, Engine, free_port  # noqa: E402
+from pg_llm_tutorial.processes import Cluster, LocalEngineProcess, free_port  # noqa: E402
 from pg_llm_tutorial.realistic import mixed_eval, mixed_train  # noqa: E402
 from pg_llm_tutorial.runner import EXAMPLES, run_step  # noqa: E402
 
@@ -52,10 +53,13 @@ def main() -> int:
     p.add_argument("--dir", default=str(ROOT / ".transfer"))
     p.add_argument("--seed", type=int, default=42)
     args = p.parse_args()
+    # kill/Ctrl-C end in the cleanup below (a background start ignores SIGINT otherwise).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.default_int_handler)
     base = Path(args.dir).resolve()
     started = time.monotonic()
     cluster = Cluster.at(base / "pg", free_port())
-    engine = Engine(base / "engine", free_port(), [], log_path=base / "engine.log")
+    engine = LocalEngineProcess(base / "engine", free_port(), [], log_path=base / "engine.log")
     import psycopg
 
     result = {"configs": args.config, "n_train": args.n_train, "eval": args.eval,
