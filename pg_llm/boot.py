@@ -34,7 +34,21 @@ def run_api(plpy, target: str, *args, **kwargs):
     except LlmError as exc:
         raise_sql_error(plpy, exc)
     except plpy.SPIError as exc:
-        raise_spi_error(plpy, exc)
+        raise_spi_error(plpy, exc, hint=_grant_hint(plpy, exc))
+
+
+def _grant_hint(plpy, exc) -> str | None:
+    """42501 on one of the extension's own tables: name the grant that gives the right."""
+    message = str(exc.args[0]) if exc.args else ""
+    if getattr(exc, "sqlstate", None) != "42501" or getattr(exc, "hint", None) \
+            or not message.startswith(("permission denied for table ",
+                                       "permission denied for sequence ")):
+        return getattr(exc, "hint", None)
+    row = plpy.execute(plpy.prepare(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_class WHERE relname = $1 "
+        "AND relnamespace = 'llm'::pg_catalog.regnamespace) AS ours, "
+        "pg_catalog.quote_ident(current_user) AS who", ["text"]), [message.split()[-1]])[0]
+    return f"an administrator can run: GRANT llm_admin TO {row['who']};" if row["ours"] else None
 
 
 # ext/messages.c strips this prefix and PL/Python's traceback from an error's report; other
@@ -62,12 +76,12 @@ def raise_sql_error(plpy, exc: LlmError):
     raise sql_error(plpy, exc.message, exc.sqlstate, exc.detail, exc.hint) from None
 
 
-def raise_spi_error(plpy, exc):
+def raise_spi_error(plpy, exc, hint: str | None = None):
     """A query pg_llm ran failed (a syntax error in a query argument, a cancel): report it
     as PostgreSQL did, SQLSTATE kept, without "spiexceptions.X:" and a traceback."""
     message = str(exc.args[0]) if exc.args else "query failed"
     raise sql_error(plpy, message, getattr(exc, "sqlstate", None),
-                    getattr(exc, "detail", None), getattr(exc, "hint", None)) from None
+                    getattr(exc, "detail", None), hint or getattr(exc, "hint", None)) from None
 
 
 def notice(plpy, message: str) -> None:

@@ -7,6 +7,7 @@ lives in llm.activations (pg_llm.catalog.jobs).
 
 from __future__ import annotations
 
+from pg_llm.api.engines import require_catalog_write
 from pg_llm.api.models import require_model
 from pg_llm.catalog import jobs as job_catalog
 from pg_llm.catalog import models as model_catalog
@@ -14,7 +15,9 @@ from pg_llm.errors import InvalidParameter, JobStateError, UndefinedObject
 
 
 def _model(plpy, model) -> dict:
-    return require_model(plpy, model)
+    row = require_model(plpy, model)
+    require_catalog_write(plpy, "llm.models", "llm.model_versions", "llm.activations")
+    return row
 
 
 def _live_version(plpy, model: str, version) -> dict:

@@ -111,3 +111,19 @@ def test_another_admin_cannot_change_the_engine(admin, login):
     assert err.sqlstate == "42501" and "owner" in err.diag.message_primary
     err = error_of(other, "SELECT llm_drop_engine('eng', cascade => true)")
     assert err.sqlstate == "42501"
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT llm_set_active_version('granted', 1)",
+    "SELECT llm_rollback('granted')",
+    "SELECT llm_drop_version('granted', 2)",
+    "SELECT * FROM llm_set_budget('granted', max_usd => 1)",
+    "SELECT * FROM llm_evaluate(ARRAY['granted'], 'SELECT 1 AS gold_sql, 2 AS content')",
+    "SELECT llm_create_datasource('src', 'postgresql://u:p@db.example:5432/x')",
+    "SELECT llm_refresh()",
+])
+def test_every_management_function_names_the_grant(analyst, sql):
+    role, conn, _ = analyst
+    err = error_of(conn, sql)
+    assert err.sqlstate == "42501", str(err)
+    assert "GRANT" in (err.diag.message_hint or ""), str(err)
