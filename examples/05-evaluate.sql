@@ -42,7 +42,9 @@ GROUP BY d.kind ORDER BY d.kind;
 -- training never uses (keys <table>_no, table constraints, a comment on every column).
 -- needs_join: the questions whose gold query joins tables.
 WITH scored AS (
-    SELECT coalesce(nullif(split_part(d.schema_key, '/', 2), ''), 'simple') AS style,
+    SELECT CASE WHEN d.schema_key LIKE '%/%' THEN split_part(d.schema_key, '/', 2)
+                WHEN d.schema_key = 'sql-create-context' THEN d.schema_key
+                ELSE 'simple' END AS style,
            d.gold_sql LIKE '% JOIN %' AS needs_join,
            CASE WHEN e.model = 'ft_sql_succinct' THEN 'prompt_engineered'
                 WHEN e.version = 1 THEN 'base' ELSE 'fine_tuned' END AS entry,

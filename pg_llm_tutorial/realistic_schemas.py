@@ -294,7 +294,7 @@ HELDOUT_DOMAINS = (
                natural_key=("iata_code", "CHAR(3)", tuple(c for c, _ in AIRPORTS)), stem="airport",
                comment="airports"),
         RTable("aircraft", "planes", "plane", (label("registration", REGISTRATIONS, "VARCHAR(10)"),
-               category("model", ("A320", "A330", "B737", "E190")), number("seat_count", 70, 400, words="seats"),
+               category("model", ("A320", "A330", "B737", "E190")), number("seat_count", 70, 400, words="seat count"),
                day("delivered_on", 2000, 2023, words="delivery date"), fk("airport", words="home base")),
                rows=14, comment="planes of the airline"),
         RTable("mechanic", "technicians", "technician", (label("full_name", PEOPLE, words="name"),
