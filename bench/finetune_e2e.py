@@ -31,7 +31,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pg_llm_tutorial.processes import Cluster, Engine, free_port  # noqa: E402
+from pg_llm_tutorial.processes import Cluster, LocalEngineProcess, free_port  # noqa: E402
 
 TRAIN = Path("/work/shared/datasets/sql-create-context/train.jsonl")
 SYSTEM = "Answer with one SQL query and nothing else."
@@ -69,7 +69,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="pg_llm-ft-bench-"))
     work.chmod(0o755)
     cluster = Cluster(work / "pg", free_port())
-    engine = Engine(work / "engine", free_port())
+    engine = LocalEngineProcess(work / "engine", free_port())
     try:
         cluster.start()
         engine.start()

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from . import data
-from .processes import ROOT, Cluster, DemoError, Engine, free_port, port_is_free, postgres_can_use
+from .processes import (ROOT, Cluster, DemoError, LocalEngineProcess, free_port, port_is_free,
+                        postgres_can_use)
 from .runner import tutorial_variables
 
 DBNAME = "pg_llm_demo"
@@ -107,7 +108,8 @@ def run(args) -> int:
     extra = [a for spec in args.serve_model for a in ("--model", spec)]
     if args.no_default_model:
         extra.append("--no-default-model")
-    engine = Engine(base / "engine", engine_port, extra, log_path=base / "engine.log")
+    engine = LocalEngineProcess(base / "engine", engine_port, extra,
+                                log_path=base / "engine.log")
     try:
         print(f"pg-llm demo: PostgreSQL in {cluster.dir} on port {cluster.port}", flush=True)
         cluster.start()
@@ -137,7 +139,8 @@ def run(args) -> int:
                   f"and connect with: psql '{cluster.dsn(DBNAME)}'")
 
 
-def _run_tutorial(args, cluster: Cluster, engine: Engine, started: float) -> int:
+def _run_tutorial(args, cluster: Cluster, engine: LocalEngineProcess,
+                  started: float) -> int:
     from .runner import StepFailed, format_summary, read_outcome, run_tutorial, write_summary
 
     out = Path(args.dir) / "out"

@@ -100,8 +100,9 @@ class Cluster:
 
 
 @dataclass
-class Engine:
-    """`pg-llm serve` as a child process in its own session, so stop() ends all of it."""
+class LocalEngineProcess:
+    """The local engine (`pg-llm serve`) as a child process in its own session, so stop()
+    ends all of it. (Not a pg_llm engine, the foreign server that points at it.)"""
     data_dir: Path
     port: int
     extra_args: list = field(default_factory=list)

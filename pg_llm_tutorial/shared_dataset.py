@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .data import load_tables
 from .generator import SYSTEM_PROMPT
-from .processes import ROOT, Cluster, DemoError, Engine
+from .processes import ROOT, Cluster, DemoError, LocalEngineProcess
 from .runner import (STEPS, StepFailed, StepResult, format_summary, read_outcome, run_tutorial,
                      tutorial_variables, write_summary)
 from .sqlite_compat import load_examples
@@ -59,7 +59,8 @@ def load_shared(conn, n_train: int, eval_limit: int | None, data_dir: Path = SHA
             "eval_skipped": eval_skipped}
 
 
-def run_shared(args, cluster: Cluster, engine: Engine, dbname: str, started: float) -> int:
+def run_shared(args, cluster: Cluster, engine: LocalEngineProcess, dbname: str,
+               started: float) -> int:
     import psycopg
 
     out = Path(args.dir) / "out" / "shared"  # its charts must not replace the tutorial's

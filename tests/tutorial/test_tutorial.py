@@ -1,5 +1,5 @@
 """The tutorial, fast: examples/01..06 run through the real psql client, in order, against the
-real local engine (`pg-llm serve`, started by the demo's own Engine class) serving the tiny
+real local engine (`pg-llm serve`, started by the demo's own LocalEngineProcess) serving the tiny
 random model. Each step's outcome is checked in the catalog and in what psql printed.
 
 A random model writes nonsense, so accuracy is not asserted here (the real model's numbers
@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from pg_llm_tutorial.processes import Engine, free_port
+from pg_llm_tutorial.processes import LocalEngineProcess, free_port
 from pg_llm_tutorial.runner import EXAMPLES, StepFailed, run_step
 
 N_GENERATE, N_EVAL, N_TRAIN, EVAL_LIMIT = 300, 10, 16, 4
@@ -26,7 +26,7 @@ def tiny_engine(tmp_path_factory):
 
     tiny = build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "tiny-llama")
     data = tmp_path_factory.mktemp("engine")
-    engine = Engine(data / "data", free_port(),
+    engine = LocalEngineProcess(data / "data", free_port(),
                     ["--no-default-model", "--model", f"tiny={tiny}", "--threads", "2"],
                     log_path=data / "engine.log")
     engine.start()
