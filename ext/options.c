@@ -241,11 +241,20 @@ validate_option(DefElem *def, Oid catalog)
 	{
 		const char *url = defGetString(def);
 
+		const char *authority = strstr(url, "://");
+
 		if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid base_url \"%s\"", url),
 					 errhint("Give the endpoint's http:// or https:// URL, e.g. 'http://127.0.0.1:8765/v1'.")));
+		/* user:password@host would sit in options every role can read */
+		if (memchr(authority + 3, '@', strcspn(authority + 3, "/?#")) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("base_url must not carry credentials"),
+					 errdetail("Server options are readable by every role."),
+					 errhint("Give the key as api_key: SELECT llm_set_api_key('engine', '...');")));
 	}
 }
 

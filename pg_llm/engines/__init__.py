@@ -40,6 +40,10 @@ def check_base_url(base_url) -> str:
     if any(c.isspace() for c in base_url):
         raise InvalidParameter("base_url must not contain spaces",
                                hint="give the API root, e.g. 'http://127.0.0.1:8765/v1'")
+    if "@" in base_url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]:
+        # user:password@host would sit in server options, which every role can read
+        raise InvalidParameter("base_url must not carry credentials",
+                               hint="pass the key as api_key (it goes into a user mapping)")
     return base_url.rstrip("/")
 
 

@@ -67,3 +67,17 @@ def test_alter_foreign_table_cannot_add_a_connection_option(db, engine):
 def test_call_tuning_is_allowed_on_the_table(db, engine):
     db.execute("ALTER FOREIGN TABLE m OPTIONS (ADD timeout '5', ADD max_retries '0')")
     assert db.execute("SELECT answer FROM m WHERE content = 'hi'").fetchone() == ("echo:hi",)
+
+
+def test_base_url_cannot_carry_credentials(db):
+    """Server options are readable by every role: a key in the URL would be public."""
+    for sql in ("CREATE SERVER leaky FOREIGN DATA WRAPPER pg_llm "
+                "OPTIONS (base_url 'https://user:sk-secret@api.example/v1')",
+                "SELECT llm_create_engine('leaky', base_url => 'https://sk-secret@api.example/v1', "
+                "verify => false)"):
+        err = error_of(db, sql)
+        assert err.sqlstate == "22023" and "credentials" in err.diag.message_primary, str(err)
+        assert "sk-secret" not in str(err)
+    # an @ in the path is no credential
+    db.execute("CREATE SERVER fine FOREIGN DATA WRAPPER pg_llm "
+               "OPTIONS (base_url 'http://127.0.0.1:9/v1/@team')")
