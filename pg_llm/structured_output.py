@@ -159,7 +159,9 @@ def parse_answer(text: str | None, columns: dict[str, str]) -> dict[str, str | N
     """The answer as {column: PostgreSQL input text or None}; StructuredOutputError if it is
     not a JSON object with every declared column (null is allowed: SQL NULL)."""
     try:
-        document = json.loads(text or "")
+        # strict=False: a raw newline inside a string (common in generated SQL, and what
+        # llama.cpp's JSON grammar allows) is still the string the model meant
+        document = json.loads(text or "", strict=False)
     except ValueError:
         raise StructuredOutputError(
             "the answer is not valid JSON",

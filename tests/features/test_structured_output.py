@@ -20,6 +20,8 @@ def structured_answer(messages, body):
         return "Sure! Here is your SQL: SELECT 1"
     if "wrongtype" in question:
         return json.dumps({"sql": 1, "confidence": 0.5, "tables": [], "n": 1, "ok": True})
+    if "newline" in question:  # a raw control character inside a string, as models write
+        return '{"sql": "SELECT 1\nFROM t", "confidence": 1, "tables": [], "n": 0, "ok": false}'
     return json.dumps({"sql": f"SELECT * FROM t -- {question}", "confidence": 0.75,
                        "tables": ["t", 'odd "name"', None], "n": 3, "ok": True})
 
@@ -47,7 +49,9 @@ def test_the_table_gets_typed_columns_and_answers_parse_into_them(db, sq, struct
     row = db.execute("SELECT sql, confidence, tables, n, ok, answer IS NOT NULL FROM sq "
                      "WHERE question = 'list t'").fetchone()
     assert row == ("SELECT * FROM t -- Q: list t", 0.75, ["t", 'odd "name"', None], 3, True, True)
-    sent = structured_fake.chat_requests()[-1].body["response_format"]
+    assert db.execute("SELECT sql, confidence, tables, ok FROM sq WHERE question = 'newline'"
+                      ).fetchone() == ("SELECT 1\nFROM t", 1.0, [], False)
+    sent = structured_fake.chat_requests()[0].body["response_format"]
     assert sent["type"] == "json_schema" and sent["json_schema"]["strict"] is True
     schema = sent["json_schema"]["schema"]
     assert schema["required"] == ["sql", "confidence", "tables", "n", "ok"]
