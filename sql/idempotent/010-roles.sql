@@ -40,7 +40,7 @@ BEGIN
         SELECT c.oid::pg_catalog.regclass AS name, c.relkind
         FROM pg_catalog.pg_class c
         WHERE c.relnamespace = 'llm'::pg_catalog.regnamespace AND c.relkind IN ('r', 'p', 'S')
-          AND c.relname <> 'migration'
+          AND c.relname NOT IN ('migration', 'cache', 'requests')
     LOOP
         IF rel.relkind = 'S' THEN
             EXECUTE pg_catalog.format('GRANT USAGE, SELECT, UPDATE ON SEQUENCE %s TO llm_admin',
@@ -52,3 +52,9 @@ BEGIN
     END LOOP;
 END
 $grants$;
+-- The answer cache is written only by scans (as the extension's owner): an admin who could
+-- insert rows could plant answers for other roles' prompts. Admins may clear it
+-- (llm_cache_clear), and read and prune the audit trail, but not write it.
+REVOKE INSERT, UPDATE ON llm.cache, llm.requests FROM llm_admin;
+GRANT DELETE, SELECT (model) ON llm.cache TO llm_admin;  -- SELECT (model): its WHERE
+GRANT SELECT, DELETE ON llm.requests TO llm_admin;

@@ -127,3 +127,16 @@ def test_every_management_function_names_the_grant(analyst, sql):
     err = error_of(conn, sql)
     assert err.sqlstate == "42501", str(err)
     assert "GRANT" in (err.diag.message_hint or ""), str(err)
+
+
+def test_an_admin_cannot_plant_cached_answers_or_forge_the_audit(admin):
+    _, conn, _ = admin
+    for sql in ("INSERT INTO llm.cache (key, model, provider_model_id, answer) "
+                "VALUES ('k', 'granted', 'm1', 'planted')",
+                "UPDATE llm.cache SET answer = 'planted'",
+                "INSERT INTO llm.requests (role, model, engine) VALUES ('x', 'granted', 'eng')",
+                "UPDATE llm.requests SET cost_usd = 0",
+                "SELECT answer FROM llm.cache"):  # other roles' answers stay theirs
+        assert error_of(conn, sql).sqlstate == "42501", sql
+    conn.execute("SELECT llm_cache_clear()")
+    conn.execute("DELETE FROM llm.requests WHERE at < now() - interval '90 days'")
