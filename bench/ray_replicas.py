@@ -55,6 +55,7 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", default="1", help="threads of each engine process")
+    parser.add_argument("--parallel", default="8", help="batch slots of each engine process")
     args = parser.parse_args()
     if not ray_available():
         print("skipped: ray[serve] is not installed (make ray-venv)")
@@ -63,11 +64,12 @@ def main() -> int:
     # of a shared machine hits each engine alike.
     times: dict[str, list[tuple[float, int]]] = {}
     with contextlib.ExitStack() as stack:
-        plain_url = stack.enter_context(local_server("--threads", args.threads))
+        engine_args = ["--threads", args.threads, "--parallel", args.parallel]
+        plain_url = stack.enter_context(local_server(*engine_args))
         urls = {"plain local engine": plain_url}
         for replicas in (1, 2):
             engine = RayEngine(Path(tempfile.mkdtemp(prefix="pg_llm-ray-bench-")),
-                               ["--threads", args.threads], replicas=replicas)
+                               engine_args, replicas=replicas)
             stack.callback(engine.stop)
             urls[f"Ray Serve, {replicas} replica{'s' if replicas > 1 else ''}"] = engine.base_url
         for url in urls.values():
@@ -79,7 +81,8 @@ def main() -> int:
     tokens = {name: runs[0][1] for name, runs in times.items()}
     plain = results["plain local engine"]
     print(f"{args.requests} concurrent requests x {args.max_tokens} tokens, median of "
-          f"{args.rounds} alternating rounds, {args.threads} thread(s) per engine process")
+          f"{args.rounds} alternating rounds, {args.threads} thread(s) and {args.parallel} "
+          "batch slots per engine process")
     print(f"{'engine':<26} {'seconds':>8} {'tok/s':>7} {'vs plain':>9}")
     for name, seconds in results.items():
         print(f"{name:<26} {seconds:8.2f} {tokens[name] / seconds:7.1f} "
