@@ -39,10 +39,11 @@ from pg_llm.catalog import models as model_catalog
 from pg_llm.engines import settings_from_options
 from pg_llm.engines.client import backend_interrupt_checker
 from pg_llm.errors import (EngineAuthFailed, EngineUnavailable, EngineRequestFailed,
-                           JobStateError, LlmError, UndefinedObject)
+                           InsufficientPrivilege, JobStateError, LlmError, UndefinedObject)
 from pg_llm.finetune.budget import Budget, check_budgets
 from pg_llm.finetune.estimate import Estimate, usd_for
 from pg_llm.finetune.provider import FINISHED, Provider, ProviderEvent, ProviderJob
+from pg_llm.interrupts import sleep
 
 SUFFIX_MAX = 40
 POLL_INTERVAL_S = 1.0
@@ -57,6 +58,16 @@ RETRYABLE = (EngineUnavailable, EngineAuthFailed)
 
 def provider_for(plpy, engine: str) -> Provider:
     options = catalog.engine_options(plpy, engine)
+    # the engine's key is spent only by roles its owner let use it (docs/security.md, point 1)
+    row = plpy.execute(plpy.prepare(
+        "SELECT pg_catalog.has_server_privilege($1, 'USAGE') AS ok, "
+        "pg_catalog.quote_ident(current_user) AS who", ["text"]), [engine])[0]
+    if not row["ok"]:
+        raise InsufficientPrivilege(
+            f'permission denied for engine "{engine}"',
+            detail="fine-tuning sends the training data with the engine's key",
+            hint=f"the engine's owner can run: GRANT USAGE ON FOREIGN SERVER {engine} "
+                 f"TO {row['who']};")
     return Provider(settings_from_options(options, engine=engine),
                     check_interrupts=interrupt_checker(plpy))
 
@@ -269,17 +280,6 @@ def final_warning(plpy, job: dict) -> None:
                      f"model \"{job['model']}\" keeps serving its active version")
 
 
-def _sleep(seconds: float, check) -> None:
-    """Sleep in small slices, checking for cancellation in between."""
-    end = time.monotonic() + seconds
-    while True:
-        check()
-        left = end - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(SLEEP_SLICE_S, left))
-
-
 def wait(plpy, job: dict, timeout_s: float | None) -> dict:
     """Poll until the job ends (NOTICE per new event); returns the final row.
 
@@ -312,7 +312,7 @@ def wait(plpy, job: dict, timeout_s: float | None) -> dict:
             job = _refused(plpy, job, refused)
         except RETRYABLE as exc:
             failures = _unreachable(plpy, job, exc, failures)
-            _sleep(POLL_INTERVAL_S, check)
+            sleep(POLL_INTERVAL_S, poll_interval=SLEEP_SLICE_S, check=check)
     if job["status"] in FINISHED:
         final_warning(plpy, job)
         return job
@@ -342,7 +342,7 @@ def wait(plpy, job: dict, timeout_s: float | None) -> dict:
         except EngineUnavailable as exc:
             # Giving up raises, which rolls back what a record would write: nothing to do.
             failures = _unreachable(plpy, job, exc, failures)
-            _sleep(POLL_INTERVAL_S, check)
+            sleep(POLL_INTERVAL_S, poll_interval=SLEEP_SLICE_S, check=check)
             continue
         for event in fresh:
             seen.add(event.id)
@@ -357,7 +357,7 @@ def wait(plpy, job: dict, timeout_s: float | None) -> dict:
             plpy.notice(f"pg_llm: job {job['id']} is still {job['status']} after "
                         f"{timeout_s:g} s; llm_wait again or let llm_refresh follow it")
             return job
-        _sleep(POLL_INTERVAL_S, check)
+        sleep(POLL_INTERVAL_S, poll_interval=SLEEP_SLICE_S, check=check)
 
 
 def _unreachable(plpy, job: dict, exc: LlmError, failures: int) -> int:

@@ -29,6 +29,8 @@ def _grant_finetune(db, role: str) -> None:
     when it has one)."""
     db.execute(f"DROP ROLE IF EXISTS {role}")
     db.execute(f"CREATE ROLE {role} LOGIN")
+    # the engine's key is spent only by roles its owner granted USAGE (docs/security.md)
+    db.execute(f"GRANT USAGE ON FOREIGN SERVER hosted TO {role}")
     if db.execute("SELECT 1 FROM pg_roles WHERE rolname = 'llm_admin'").fetchone():
         db.execute(f"GRANT llm_admin TO {role}")
     else:

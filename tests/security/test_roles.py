@@ -140,3 +140,20 @@ def test_an_admin_cannot_plant_cached_answers_or_forge_the_audit(admin):
         assert error_of(conn, sql).sqlstate == "42501", sql
     conn.execute("SELECT llm_cache_clear()")
     conn.execute("DELETE FROM llm.requests WHERE at < now() - interval '90 days'")
+
+
+def test_fine_tuning_spends_an_engines_key_only_with_usage_on_it(admin, login, engine_server):
+    """Another admin may not send training data with the engine's key unless its owner
+    granted USAGE (the token count of a dry run asks the engine too)."""
+    _, owner, schema = admin
+    other, conn = login("GRANT llm_admin TO {role}", prefix="admin2")
+    owner.execute(f"GRANT USAGE ON SCHEMA {schema} TO {other}")
+    owner.execute(f"GRANT SELECT ON {schema}.granted TO {other}")
+    query = ("$$SELECT 'user' AS role, 'q' AS content UNION ALL "
+             "SELECT 'assistant', 'a'$$")
+    options = '{"tokenizer": "engine", "min_conversations": 1}'
+    err = error_of(conn, f"SELECT * FROM llm_finetune('granted', {query}, options => '{options}', "
+                         "dry_run => true)")
+    assert err.sqlstate == "42501", str(err)
+    assert f"GRANT USAGE ON FOREIGN SERVER eng TO {other}" in err.diag.message_hint
+    assert [r.path for r in engine_server.requests] == []
