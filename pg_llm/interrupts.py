@@ -39,13 +39,18 @@ def check_for_interrupts() -> None:
     plpy.execute(_plan)
 
 
-def sleep(seconds: float, *, poll_interval: float = 0.02) -> None:
-    """time.sleep that a cancel or a statement_timeout ends within poll_interval."""
+def sleep(seconds: float, *, poll_interval: float = 0.02, check=None) -> None:
+    """time.sleep that a cancel or a statement_timeout ends within poll_interval.
+
+    ``check`` (default check_for_interrupts) runs before each slice: a caller with its own
+    way of noticing a cancel (a worker thread's flag) passes that instead.
+    """
     import time
 
+    check = check or check_for_interrupts
     deadline = time.monotonic() + seconds
     while True:
-        check_for_interrupts()
+        check()
         left = deadline - time.monotonic()
         if left <= 0:
             return
