@@ -25,6 +25,7 @@ from pg_llm.engines import http
 from pg_llm.engines.workers import run_in_workers
 from pg_llm.errors import (EngineAuthFailed, EngineRequestFailed, EngineUnavailable, LlmError,
                            UndefinedObject)
+from pg_llm.interrupts import sleep
 
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_RETRIES = 2
@@ -250,7 +251,8 @@ def _call(settings: EngineSettings, method: str, path: str, body: bytes, model: 
         retries += 1
         with _retry_lock:
             _retry_total[0] += 1
-        _sleep(delay, poll)
+        # A cancel ends the backoff: no retry follows it.
+        sleep(delay, poll_interval=POLL_INTERVAL_S, check=poll)
 
 
 # Retries this backend has sent, for EXPLAIN ANALYZE (pg_llm.answering); rare, so a lock.
@@ -296,17 +298,6 @@ def _retry_after_seconds(value: str) -> float:
         if when is None:
             raise ValueError(value) from None
         return when.timestamp() - time.time()
-
-
-def _sleep(seconds: float, poll) -> None:
-    """Backoff that a cancel ends within POLL_INTERVAL_S, so no retry follows a cancel."""
-    deadline = time.monotonic() + seconds
-    while True:
-        poll()
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, POLL_INTERVAL_S))
 
 
 def _where(settings: EngineSettings) -> str:
