@@ -138,3 +138,18 @@ def undeploy_version(plpy, model, version):
     _release(plpy, deployment)
     model_catalog.sync_table_options(plpy, row["name"])
     return deployment["engine"]
+
+
+def engine_dropped(plpy, engine: str, cascade: bool) -> None:
+    """llm_drop_engine: the versions deployed on it block the drop, or (cascade) are served by
+    their models' own engines again (the engine's adapters go with the engine)."""
+    served = deployments.on_engine(plpy, engine)
+    if served and not cascade:
+        listed = ", ".join(f"{d['model']} version {d['version']}" for d in served)
+        raise LlmError(f'engine "{engine}" serves deployed versions: {listed}',
+                       sqlstate="2BP01",  # dependent_objects_still_exist
+                       hint=f"SELECT llm_undeploy_version(model, version) for each, or "
+                            f"SELECT llm_drop_engine('{engine}', cascade => true)")
+    for deployment in served:
+        deployments.remove(plpy, deployment["model"], deployment["version"])
+        model_catalog.sync_table_options(plpy, deployment["model"])

@@ -237,4 +237,7 @@ def drop_engine(plpy, name, cascade=False):
                        hint=f"drop them with llm_drop_model, or SELECT llm_drop_engine('{name}', cascade => true)")
     for model in dependents:
         catalog.drop_model(plpy, model)
+    from pg_llm.api.deployments import engine_dropped
+
+    engine_dropped(plpy, name, cascade)  # versions deployed on it (docs/scale-out.md)
     catalog.drop_engine(plpy, name)

@@ -48,3 +48,8 @@ def others_serving(plpy, engine: str, served_model: str, model: str, version: in
         SELECT count(*) AS n FROM llm.deployments
         WHERE engine = $1 AND served_model = $2 AND NOT (model = $3 AND version = $4)""",
                  ["text", "text", "text", "int4"], [engine, served_model, model, version])[0]["n"]
+
+
+def on_engine(plpy, engine: str) -> list[dict]:
+    return [dict(r) for r in _rows(plpy, "SELECT * FROM llm.deployments WHERE engine = $1 "
+                                         "ORDER BY model, version", ["text"], [engine])]

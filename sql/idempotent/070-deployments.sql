@@ -6,9 +6,9 @@
 COMMENT ON TABLE llm.deployments IS
     'Versions answered by another engine than their model''s own (llm_deploy_version): engine, served model name, adapter';
 
--- Granted here, not only by 010-roles' schema-wide grant, which runs before this table
--- exists on a fresh install.
-GRANT SELECT ON llm.deployments TO llm_user;
+-- Readable by everyone like llm.model_versions (no secrets); granted here, not only by
+-- 010-roles' schema-wide grant, which runs before this table exists on a fresh install.
+GRANT SELECT ON llm.deployments TO PUBLIC, llm_user;
 GRANT SELECT, INSERT, UPDATE, DELETE ON llm.deployments TO llm_admin;
 
 CREATE OR REPLACE FUNCTION @extschema@.llm_deploy_version(model text, version int,

@@ -261,3 +261,13 @@ def test_pg_dump_round_trip_keeps_the_deployment(db, ft_sql, gpu, tmp_path):
             assert ask(restored, 2) == (f"{TUNED}|echo:hi", TUNED)
     finally:
         db.execute(f"DROP DATABASE IF EXISTS {target} WITH (FORCE)")
+
+
+def test_dropping_the_engine_of_a_deployment(db, ft_sql, gpu):
+    db.execute("SELECT llm_deploy_version('ft_sql', 2, engine => 'gpu')")
+    err = sql_error(db, "SELECT llm_drop_engine('gpu')")
+    assert err.sqlstate == "2BP01" and "ft_sql version 2" in err.diag.message_primary
+    assert "llm_undeploy_version" in err.diag.message_hint
+    db.execute("SELECT llm_drop_engine('gpu', cascade => true)")
+    assert db.execute("SELECT count(*) FROM llm.deployments").fetchone() == (0,)
+    assert ask(db, 2) == ("echo:hi", TUNED)  # the model's own engine serves it again
