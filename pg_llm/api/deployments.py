@@ -153,3 +153,11 @@ def engine_dropped(plpy, engine: str, cascade: bool) -> None:
     for deployment in served:
         deployments.remove(plpy, deployment["model"], deployment["version"])
         model_catalog.sync_table_options(plpy, deployment["model"])
+
+
+def version_dropped(plpy, model: str, version: int) -> None:
+    """llm_drop_version: a dropped version is served nowhere, so its adapter is unloaded."""
+    deployment = deployments.get(plpy, model, version)
+    if deployment is not None:
+        deployments.remove(plpy, model, version)
+        _release(plpy, deployment)

@@ -72,4 +72,7 @@ def drop_version(plpy, model, version):
         raise JobStateError(f'version {version} of model "{model}" is active',
                             hint=f"activate another version first: SELECT llm_rollback('{model}')"
                                  f" or llm_set_active_version('{model}', n)")
+    from pg_llm.api.deployments import version_dropped
+
+    version_dropped(plpy, model, version)  # unloaded where llm_deploy_version put it
     model_catalog.mark_version_dropped(plpy, model, version)

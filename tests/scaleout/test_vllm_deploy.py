@@ -271,3 +271,12 @@ def test_dropping_the_engine_of_a_deployment(db, ft_sql, gpu):
     db.execute("SELECT llm_drop_engine('gpu', cascade => true)")
     assert db.execute("SELECT count(*) FROM llm.deployments").fetchone() == (0,)
     assert ask(db, 2) == ("echo:hi", TUNED)  # the model's own engine serves it again
+
+
+def test_dropping_a_deployed_version_unloads_it(db, ft_sql, gpu):
+    db.execute("SELECT llm_deploy_version('ft_sql', 2, engine => 'gpu')")
+    db.execute("SELECT llm_drop_version('ft_sql', 2)")
+    assert gpu.adapters == {}
+    assert db.execute("SELECT count(*) FROM llm.deployments").fetchone() == (0,)
+    err = sql_error(db, "SELECT answer FROM ft_sql WHERE content = 'hi' AND version = 2")
+    assert err.sqlstate == "42704"
