@@ -341,18 +341,32 @@ call_python(ForeignScanState *node, LlmScanState *st, const char *quals_json)
 	pfree(sink.nulls);
 }
 
+/*
+ * Evaluate this (re)scan's own quals in per-tuple memory, which stays current (*old is the
+ * context to return to): *quals and their JSON in *json ("null" and true when no row can
+ * match).
+ */
+static bool
+scan_quals(ForeignScanState *node, LlmScanState *st, MemoryContext *old, List **quals,
+		   char **json)
+{
+	bool		no_rows;
+
+	*old = MemoryContextSwitchTo(node->ss.ps.ps_ExprContext->ecxt_per_tuple_memory);
+	*quals = evaluate_quals(node, st, LLM_ROLE_SCAN, &no_rows);
+	*json = no_rows ? "null"
+		: llm_quals_json(RelationGetDescr(node->ss.ss_currentRelation), *quals);
+	return no_rows;
+}
+
 static void
 fetch_rows(ForeignScanState *node, LlmScanState *st)
 {
-	TupleDesc	desc = RelationGetDescr(node->ss.ss_currentRelation);
 	MemoryContext old;
-	bool		no_rows;
 	List	   *quals;
 	char	   *quals_json;
+	bool		no_rows = scan_quals(node, st, &old, &quals, &quals_json);
 
-	old = MemoryContextSwitchTo(node->ss.ps.ps_ExprContext->ecxt_per_tuple_memory);
-	quals = evaluate_quals(node, st, LLM_ROLE_SCAN, &no_rows);
-	quals_json = no_rows ? "null" : llm_quals_json(desc, quals);
 	MemoryContextSwitchTo(old);
 
 	if (st->rows_quals != NULL && strcmp(st->rows_quals, quals_json) == 0)
@@ -384,27 +398,21 @@ fetch_batched(ForeignScanState *node, LlmScanState *st)
 	TupleDesc	desc = RelationGetDescr(node->ss.ss_currentRelation);
 	MemoryContext old;
 	bool		no_rows;
-	List	   *scan_quals;
-	List	   *per_row;
+	List	   *own_quals;
+	List	   *per_row = NIL;
 	char	   *scan_json;
 	LlmBatchEntry *entry;
 
 	st->serving = NIL;
 	st->serve_next = 0;
-	old = MemoryContextSwitchTo(node->ss.ps.ps_ExprContext->ecxt_per_tuple_memory);
-	scan_quals = evaluate_quals(node, st, LLM_ROLE_SCAN, &no_rows);
+	no_rows = scan_quals(node, st, &old, &own_quals, &scan_json);
+	if (!no_rows)
+		per_row = evaluate_quals(node, st, LLM_ROLE_PER_ROW, &no_rows);
 	if (no_rows)
 	{
 		MemoryContextSwitchTo(old);
 		return;
 	}
-	per_row = evaluate_quals(node, st, LLM_ROLE_PER_ROW, &no_rows);
-	if (no_rows)
-	{
-		MemoryContextSwitchTo(old);
-		return;
-	}
-	scan_json = llm_quals_json(desc, scan_quals);
 
 	/* First use, or the other quals changed (an outer query's parameter): reload. */
 	if (st->batch == NULL || strcmp(st->batch_scan_quals, scan_json) != 0)
@@ -436,7 +444,7 @@ fetch_batched(ForeignScanState *node, LlmScanState *st)
 		qv->kind = list_length(chunk) == 1 ? LLM_QUAL_EQ : LLM_QUAL_ANY;
 		foreach(cell, chunk)
 			qv->values = lappend(qv->values, ((LlmBatchEntry *) lfirst(cell))->value);
-		call_python(node, st, llm_quals_json(desc, lappend(list_copy(scan_quals), qv)));
+		call_python(node, st, llm_quals_json(desc, lappend(list_copy(own_quals), qv)));
 	}
 	MemoryContextSwitchTo(old);
 	st->serving = entry->tuples;
