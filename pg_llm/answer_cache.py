@@ -17,17 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+from pg_llm.catalog.plans import execute
 from pg_llm.engines.client import ChatRequest, ChatResult
-
-_plans: dict[str, object] = {}
-
-
-def _plan(plpy, name: str, sql: str, types: list[str]):
-    plan = _plans.get(name)
-    if plan is None:
-        plan = _plans[name] = plpy.prepare(sql, types)
-    return plan
-
 
 def request_key(settings, request: ChatRequest) -> str:
     key_hash = hashlib.sha256((settings.api_key or "").encode()).hexdigest()
@@ -51,11 +42,11 @@ def lookup(plpy, keys: list[str]) -> dict[str, ChatResult]:
     """Live cached answers for these keys."""
     if not keys:
         return {}
-    rows = plpy.execute(_plan(plpy, "lookup", """
+    rows = execute(plpy, """
         SELECT key, answer, finish_reason, prompt_tokens, completion_tokens, provider_model_id
         FROM llm.cache
         WHERE key = ANY ($1) AND (expires_at IS NULL OR expires_at > pg_catalog.now())""",
-                              ["text[]"]), [keys])
+                   ["text[]"], [keys])
     return {r["key"]: ChatResult(text=r["answer"], model_id=r["provider_model_id"],
                                  prompt_tokens=r["prompt_tokens"],
                                  completion_tokens=r["completion_tokens"], latency_ms=0.0,
@@ -70,7 +61,7 @@ def store(plpy, *, model: str, entries: list[tuple[str, int, str, ChatResult]], 
         return
     try:
         with plpy.subtransaction():
-            plpy.execute(_plan(plpy, "store", """
+            execute(plpy, """
                 INSERT INTO llm.cache AS c (key, model, version, provider_model_id, answer,
                                             finish_reason, prompt_tokens, completion_tokens,
                                             expires_at)
@@ -83,23 +74,23 @@ def store(plpy, *, model: str, entries: list[tuple[str, int, str, ChatResult]], 
                     prompt_tokens = excluded.prompt_tokens,
                     completion_tokens = excluded.completion_tokens,
                     created_at = excluded.created_at, expires_at = excluded.expires_at""",
-                               ["text", "text[]", "int[]", "text[]", "text[]", "text[]", "int[]",
-                                "int[]", "int8"]),
-                         [model, [e[0] for e in entries], [e[1] for e in entries],
-                          [e[2] for e in entries], [e[3].text for e in entries],
-                          [e[3].finish_reason for e in entries],
-                          [e[3].prompt_tokens for e in entries],
-                          [e[3].completion_tokens for e in entries], ttl_s])
+                    ["text", "text[]", "int[]", "text[]", "text[]", "text[]", "int[]", "int[]",
+                     "int8"],
+                    [model, [e[0] for e in entries], [e[1] for e in entries],
+                     [e[2] for e in entries], [e[3].text for e in entries],
+                     [e[3].finish_reason for e in entries],
+                     [e[3].prompt_tokens for e in entries],
+                     [e[3].completion_tokens for e in entries], ttl_s])
             prune(plpy, model, max_rows)
     except plpy.spiexceptions.ReadOnlySqlTransaction:
         pass  # a read-only transaction or a standby still gets answers, just not cached
 
 
 def prune(plpy, model: str, max_rows: int) -> None:
-    plpy.execute(_plan(plpy, "prune", """
+    execute(plpy, """
         DELETE FROM llm.cache
         WHERE model = $1
           AND (expires_at <= pg_catalog.now()
                OR ($2 > 0 AND key IN (SELECT key FROM llm.cache WHERE model = $1
                                       ORDER BY created_at DESC, key OFFSET $2)))""",
-                       ["text", "int8"]), [model, max_rows])
+            ["text", "int8"], [model, max_rows])

@@ -20,8 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from pg_llm.catalog.plans import execute
 from pg_llm.engines.client import ChatRequest
 from pg_llm.errors import BudgetExceeded, LlmError
+from pg_llm.finetune.budget import Budget, overrun
 
 CHARS_PER_TOKEN = 4
 ASSUMED_COMPLETION_TOKENS = 256
@@ -99,71 +101,51 @@ def check_guards(limits: dict | None, model: str, est: Estimate) -> None:
 
 # ---- budgets and the ledger (priced engines only) -------------------------------------
 
-_plans: dict = {}
-
-
-def _plan(plpy, sql: str, types: list[str]):
-    plan = _plans.get(sql)
-    if plan is None:
-        plan = _plans[sql] = plpy.prepare(sql, types)
-    return plan
-
-
 def is_priced(price: tuple[Decimal, Decimal]) -> bool:
     return price[0] > 0 or price[1] > 0
 
 
 def check_budgets(plpy, *, model: str, engine: str, role: str | None, est: Estimate) -> None:
     """Raise 53400 for the first budget (model, engine, then role) this scan would break."""
-    rows = plpy.execute(_plan(plpy, """
+    rows = execute(plpy, """
         SELECT current_setting('transaction_read_only') = 'on' AS read_only,
-               b.scope, b.target, b.max_usd, b.max_tokens, b.spent_usd, b.spent_tokens,
-               b.remaining_usd, b.remaining_tokens
+               b.scope, b.target, b.max_usd, b.max_tokens, b.spent_usd, b.spent_tokens
         FROM (SELECT) one
         LEFT JOIN llm.budget_status b
                ON (b.scope = 'model' AND b.target = $1) OR (b.scope = 'engine' AND b.target = $2)
                OR (b.scope = 'role' AND b.target = $3)
         ORDER BY array_position(ARRAY['model', 'engine', 'role'], b.scope)""",
-                                    ["text", "text", "text"]), [model, engine, role])
+                   ["text", "text", "text"], [model, engine, role])
     if rows[0]["read_only"]:
         raise LlmError(f'model "{model}" is on a priced engine and cannot book its spend in a '
                        "read-only transaction", sqlstate="25006",
                        hint="query it in a read-write transaction (spend goes to llm.ledger)")
     tokens = est.input_tokens + est.output_tokens
-    for b in rows:
-        if b["scope"] is None:
+    for row in rows:
+        if row["scope"] is None:
             continue
-        over_tokens = b["remaining_tokens"] is not None and tokens > b["remaining_tokens"]
-        over_usd = b["remaining_usd"] is not None and est.usd > Decimal(str(b["remaining_usd"]))
-        if not (over_tokens or over_usd):
-            continue
-        parts = []
-        if over_tokens:
-            parts.append(f"estimated {tokens} tokens > {b['remaining_tokens']} remaining of "
-                         f"{b['max_tokens']} ({b['spent_tokens']} spent)")
-        if over_usd:
-            parts.append(f"estimated ${est.usd:.6f} > ${b['remaining_usd']} remaining of "
-                         f"${b['max_usd']} (${b['spent_usd']} spent)")
-        raise BudgetExceeded(
-            f'query would exceed the budget of {b["scope"]} "{b["target"]}"',
-            detail=f"{est.prompts} prompts to model \"{model}\": " + "; ".join(parts),
-            hint="narrow the query or set a smaller max_tokens, or raise the budget with "
-                 f"SELECT llm_set_budget('{b['scope']}:{b['target']}', max_usd => ..., "
-                 "max_tokens => ...)")
+        b = Budget.from_status(row)
+        detail = overrun(b, tokens, est.usd, what="tokens", usd_format=".6f")
+        if detail:
+            raise BudgetExceeded(
+                f'query would exceed the budget of {b.scope} "{b.target}"',
+                detail=f"{est.prompts} prompts to model \"{model}\": {detail}",
+                hint="narrow the query or set a smaller max_tokens, or raise the budget with "
+                     f"SELECT llm_set_budget('{b.scope}:{b.target}', max_usd => ..., "
+                     "max_tokens => ...)")
 
 
 def book(plpy, *, model: str, engine: str, role: str | None, tokens: int, usd: Decimal) -> None:
-    plpy.execute(_plan(plpy, """
+    execute(plpy, """
         INSERT INTO llm.ledger (model, engine, kind, tokens, usd, role)
         VALUES ($1, $2, 'inference', $3, $4, $5)""",
-                       ["text", "text", "int8", "numeric", "name"]),
-                 [model, engine, tokens, usd, role])
+            ["text", "text", "int8", "numeric", "name"], [model, engine, tokens, usd, role])
 
 
 def role_budget_target(plpy, role: str) -> tuple[str, str]:
     """llm_set_budget('role:alice', ...): a budget on what the role's queries spend."""
-    if not plpy.execute(_plan(plpy, "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
-                              ["text"]), [role]):
+    if not execute(plpy, "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
+                   ["text"], [role]):
         from pg_llm.errors import UndefinedObject
         raise UndefinedObject(f'role "{role}" does not exist',
                               hint="write llm_set_budget('role:<an existing role>', ...)")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 
+from pg_llm.catalog.plans import execute as _exec
+
 _SUMMARY_COLUMNS = ("name", "entry", "model", "version", "provider_model_id", "n", "n_executable",
                     "execution_match", "exact_match", "succinct_rate", "avg_prompt_tokens",
                     "avg_completion_tokens", "avg_latency_ms", "cost_usd", "max_tokens",
@@ -20,17 +22,6 @@ _ITEM_COLUMNS = ("item_id text, prompt text, answer text, gold_sql text, succinc
                  "exact boolean, executed_ok boolean, execution_match boolean, error text, "
                  "latency_ms float8, prompt_tokens int, completion_tokens int")
 
-_plans: dict[str, object] = {}
-
-
-def _plan(plpy, key: str, sql: str, types: list[str]):
-    # Prepared once per backend: an evaluation stores a row per model and per item.
-    plan = _plans.get(key)
-    if plan is None:
-        plan = _plans[key] = plpy.prepare(sql, types)
-    return plan
-
-
 def new_run_id(plpy) -> int:
     """Reserve the id of a run's first evaluation row; it also names the run."""
     return plpy.execute("SELECT pg_catalog.nextval('llm.evaluations_id_seq') AS id")[0]["id"]
@@ -40,23 +31,21 @@ def insert_evaluation(plpy, run_id: int, summary: dict, *, first: bool) -> int:
     """One summary row; the first row of a run takes the reserved id itself."""
     columns = ", ".join(_SUMMARY_COLUMNS)
     params = ", ".join(f"${i + 3}" for i in range(len(_SUMMARY_COLUMNS)))
-    plan = _plan(plpy, "insert_evaluation", f"""
+    values = [summary.get(column) for column in _SUMMARY_COLUMNS]
+    return _exec(plpy, f"""
         INSERT INTO llm.evaluations (id, run_id, {columns})
         VALUES (CASE WHEN $1 THEN $2 ELSE pg_catalog.nextval('llm.evaluations_id_seq') END,
                 $2, {params})
-        RETURNING id""", ["boolean", "bigint", *_SUMMARY_TYPES])
-    values = [summary.get(column) for column in _SUMMARY_COLUMNS]
-    return plpy.execute(plan, [first, run_id, *values])[0]["id"]
+        RETURNING id""", ["boolean", "bigint", *_SUMMARY_TYPES], [first, run_id, *values])[0]["id"]
 
 
 def insert_items(plpy, evaluation_id: int, items: list[dict]) -> None:
     """All items of one evaluation row in a single statement."""
     if not items:
         return
-    plan = _plan(plpy, "insert_items", f"""
+    _exec(plpy, f"""
         INSERT INTO llm.evaluation_items (evaluation_id, item_id, prompt, answer, gold_sql,
             succinct, exact, executed_ok, execution_match, error, latency_ms, prompt_tokens,
             completion_tokens)
         SELECT $1, i.* FROM pg_catalog.jsonb_to_recordset($2::jsonb) AS i({_ITEM_COLUMNS})""",
-                 ["bigint", "text"])
-    plpy.execute(plan, [evaluation_id, json.dumps(items, allow_nan=False)])
+          ["bigint", "text"], [evaluation_id, json.dumps(items, allow_nan=False)])

@@ -98,10 +98,7 @@ def describe_event(job_id: int, event: ProviderEvent) -> str:
 
 
 def _budgets(plpy, model: str, engine: str, *, reserve: bool) -> list[Budget]:
-    return [Budget(r["scope"], r["target"],
-                   Decimal(str(r["max_usd"])) if r["max_usd"] is not None else None,
-                   int(r["max_tokens"]) if r["max_tokens"] is not None else None,
-                   Decimal(str(r["spent_usd"])), int(r["spent_tokens"]))
+    return [Budget.from_status(r)
             for r in budget_catalog.status_for_job(plpy, model, engine, reserve=reserve)]
 
 
