@@ -106,24 +106,28 @@ def create_datasource(args) -> int:
 
 
 def add_parser(subparsers) -> None:
-    key = subparsers.add_parser(
-        "set-key", help="set an engine's API key without it reaching any server log",
+    key = _secret_parser(
+        subparsers, "set-key", set_key, "key",
+        help="set an engine's API key without it reaching any server log",
         description="Reads the key from stdin (or --from-env VAR) and stores it in the "
                     "engine's user mapping (llm_set_api_key) as COPY data, which no logging "
                     "setting prints.")
     key.add_argument("engine")
     key.add_argument("--role", help="store it for this role only (default: PUBLIC)")
-    key.add_argument("--from-env", metavar="VAR", help="read the key from this variable")
-    key.add_argument("--dsn", help="libpq connection string (default: PG* environment)")
-    key.set_defaults(func=set_key)
 
-    source = subparsers.add_parser(
-        "create-datasource", help="register a datasource without its password reaching any "
-                                  "server log",
+    source = _secret_parser(
+        subparsers, "create-datasource", create_datasource, "URL",
+        help="register a datasource without its password reaching any server log",
         description="Reads the SQLAlchemy URL (with its password) from stdin (or --from-env "
                     "VAR) and calls llm_create_datasource with it as COPY data.")
     source.add_argument("name")
     source.add_argument("--replace", action="store_true")
-    source.add_argument("--from-env", metavar="VAR", help="read the URL from this variable")
-    source.add_argument("--dsn", help="libpq connection string (default: PG* environment)")
-    source.set_defaults(func=create_datasource)
+
+
+def _secret_parser(subparsers, name: str, func, secret: str, **texts):
+    """A sub-command that reads a secret: its --from-env and --dsn options."""
+    parser = subparsers.add_parser(name, **texts)
+    parser.add_argument("--from-env", metavar="VAR", help=f"read the {secret} from this variable")
+    parser.add_argument("--dsn", help="libpq connection string (default: PG* environment)")
+    parser.set_defaults(func=func)
+    return parser

@@ -54,12 +54,11 @@ def model_info(plpy, model: str) -> dict:
 
 def engine_options(plpy, engine: str) -> dict:
     """Server options plus the api_key of the current user's (else PUBLIC's) user mapping."""
-    rows = _exec(plpy, "SELECT srvoptions FROM pg_catalog.pg_foreign_server WHERE srvname = $1",
-                 ["text"], [engine])
-    if not rows:
-        raise UndefinedObject(f'engine "{engine}" does not exist',
-                              hint="create it with llm_create_engine(...); see llm.engines")
-    options = dict(o.split("=", 1) for o in rows[0]["srvoptions"] or [])
+    server = _first(_exec(plpy, "SELECT srvoptions FROM pg_catalog.pg_foreign_server "
+                                "WHERE srvname = $1", ["text"], [engine]),
+                    UndefinedObject(f'engine "{engine}" does not exist',
+                                    hint="create it with llm_create_engine(...); see llm.engines"))
+    options = dict(o.split("=", 1) for o in server["srvoptions"] or [])
     for m in _exec(plpy, "SELECT umoptions FROM pg_catalog.pg_user_mappings WHERE srvname = $1 "
                    "AND (usename = current_user OR usename = 'public') "
                    "ORDER BY usename = 'public'", ["text"], [engine]):
@@ -111,21 +110,26 @@ def _set_clause(column: str, i: int) -> str:
 
 
 def get_job(plpy, job_id: int, *, lock: bool = False) -> dict:
-    rows = _exec(plpy, "SELECT * FROM llm.jobs WHERE id = $1" + (" FOR UPDATE" if lock else ""),
-                 ["bigint"], [job_id])
-    if not rows:
-        raise UndefinedObject(f"fine-tuning job {job_id} does not exist",
-                              hint="see SELECT id, model, status FROM llm.jobs")
-    return _job(rows[0])
+    return _job(_first(
+        _exec(plpy, "SELECT * FROM llm.jobs WHERE id = $1" + (" FOR UPDATE" if lock else ""),
+              ["bigint"], [job_id]),
+        UndefinedObject(f"fine-tuning job {job_id} does not exist",
+                        hint="see SELECT id, model, status FROM llm.jobs")))
 
 
 def latest_job(plpy, model: str) -> dict:
-    rows = _exec(plpy, "SELECT * FROM llm.jobs WHERE model = $1 ORDER BY id DESC LIMIT 1",
-                 ["text"], [model])
+    return _job(_first(
+        _exec(plpy, "SELECT * FROM llm.jobs WHERE model = $1 ORDER BY id DESC LIMIT 1",
+              ["text"], [model]),
+        UndefinedObject(f'model "{model}" has no fine-tuning job',
+                        hint="start one with SELECT * FROM llm_finetune('model', $$query$$)")))
+
+
+def _first(rows, missing: UndefinedObject):
+    """The first row; raises `missing` when there is none."""
     if not rows:
-        raise UndefinedObject(f'model "{model}" has no fine-tuning job',
-                              hint="start one with SELECT * FROM llm_finetune('model', $$query$$)")
-    return _job(rows[0])
+        raise missing
+    return rows[0]
 
 
 def unfinished_jobs(plpy) -> list[dict]:
