@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import select
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -167,6 +168,11 @@ class _Server(ThreadingHTTPServer):
     # A real API's listen backlog: with the default 5, a burst of new connections (pgbench -C)
     # loses SYNs and waits a second for the retransmit.
     request_queue_size = 256
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that hung up before its answer (a cancelled scan) is no error of the fake.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _hung_up(client: socket.socket, wait: float) -> bool:
