@@ -48,129 +48,114 @@ CREATE OR REPLACE FUNCTION @extschema@.llm_finetune(
 RETURNS TABLE (job_id bigint, status text, conversations int, tokens bigint,
                epochs int, estimated_trained_tokens bigint, estimated_usd numeric,
                token_count_method text, provider_job_id text)
-LANGUAGE plpython3u
-AS $fn$
+LANGUAGE plpython3u AS $$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
 from pg_llm.boot import run_api
 return run_api(plpy, "pg_llm.api.finetune:finetune", model, query, options=options,
                dry_run=dry_run, activate=activate, datasource=datasource,
                search_path=search_path)
-$fn$;
-COMMENT ON FUNCTION @extschema@.llm_finetune(text, text, jsonb, boolean, boolean, text, text) IS
-'Validate the query''s rows as training conversations, estimate tokens and cost, check and reserve budgets, queue a fine-tuning job (status pending: handed to the engine by llm_wait or llm_refresh after this transaction commits; dry_run => true: estimate only)';
+$$;
+COMMENT ON FUNCTION @extschema@.llm_finetune(text, text, jsonb, boolean, boolean, text, text)
+    IS 'Validate the query''s rows as training conversations, estimate tokens and cost, check and reserve budgets, queue a fine-tuning job (status pending: handed to the engine by llm_wait or llm_refresh after this transaction commits; dry_run => true: estimate only)';
 
 CREATE OR REPLACE FUNCTION @extschema@.llm_wait(job bigint, timeout_s float8 DEFAULT NULL)
-RETURNS llm.jobs
-LANGUAGE plpython3u
-AS $fn$
+RETURNS llm.jobs LANGUAGE plpython3u AS $$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
 from pg_llm.boot import run_api
 return run_api(plpy, "pg_llm.api.finetune:wait", job, timeout_s=timeout_s)
-$fn$;
+$$;
+COMMENT ON FUNCTION @extschema@.llm_wait(bigint, float8)
+    IS 'Block until the fine-tuning job finishes, as llm_wait(model) does for a model''s latest job; returns the final job row';
 
 CREATE OR REPLACE FUNCTION @extschema@.llm_wait(model text, timeout_s float8 DEFAULT NULL)
-RETURNS llm.jobs
-LANGUAGE plpython3u
-AS $fn$
+RETURNS llm.jobs LANGUAGE plpython3u AS $$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
 from pg_llm.boot import run_api
 return run_api(plpy, "pg_llm.api.finetune:wait", model, timeout_s=timeout_s)
-$fn$;
-COMMENT ON FUNCTION @extschema@.llm_wait(text, float8) IS
-'Block until the model''s latest job (or job id) finishes, with a NOTICE per training step; returns the final job row (a failed job gives a WARNING, not an error); cancellable';
+$$;
+COMMENT ON FUNCTION @extschema@.llm_wait(text, float8)
+    IS 'Block until the model''s latest job (or job id) finishes, with a NOTICE per training step; returns the final job row (a failed job gives a WARNING, not an error); cancellable';
 
 CREATE OR REPLACE FUNCTION @extschema@.llm_refresh()
-RETURNS jsonb
-LANGUAGE plpython3u
-AS $fn$
+RETURNS jsonb LANGUAGE plpython3u AS $$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
 from pg_llm.boot import run_api
 return run_api(plpy, "pg_llm.api.finetune:refresh")
-$fn$;
-COMMENT ON FUNCTION @extschema@.llm_refresh() IS
-'Hand pending jobs to their engine and poll every unfinished job once: record new events, statuses, versions; returns a summary';
+$$;
+COMMENT ON FUNCTION @extschema@.llm_refresh()
+    IS 'Hand pending jobs to their engine and poll every unfinished job once: record new events, statuses, versions; returns a summary';
 
 CREATE OR REPLACE FUNCTION @extschema@.llm_cancel_job(job bigint)
-RETURNS llm.jobs
-LANGUAGE plpython3u
-AS $fn$
+RETURNS llm.jobs LANGUAGE plpython3u AS $$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
 from pg_llm.boot import run_api
 return run_api(plpy, "pg_llm.api.finetune:cancel_job", job)
-$fn$;
+$$;
+COMMENT ON FUNCTION @extschema@.llm_cancel_job(bigint)
+    IS 'Cancel a pending, queued or running fine-tuning job (at its engine too, once handed over); returns the job row; the model keeps serving its active version';
 
 CREATE OR REPLACE FUNCTION @extschema@.llm_set_active_version(model text, version int)
-RETURNS int
-LANGUAGE plpython3u
-AS $fn$
+RETURNS int LANGUAGE plpython3u AS $$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
 from pg_llm.boot import run_api
 return run_api(plpy, "pg_llm.api.versions:set_active_version", model, version)
-$fn$;
+$$;
+COMMENT ON FUNCTION @extschema@.llm_set_active_version(text, int)
+    IS 'Serve this (not dropped) version of the model from now on; returns it';
 
 CREATE OR REPLACE FUNCTION @extschema@.llm_rollback(model text)
-RETURNS int
-LANGUAGE plpython3u
-AS $fn$
+RETURNS int LANGUAGE plpython3u AS $$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
 from pg_llm.boot import run_api
 return run_api(plpy, "pg_llm.api.versions:rollback", model)
-$fn$;
-COMMENT ON FUNCTION @extschema@.llm_rollback(text) IS
-'Activate the previously active version of the model; returns it';
+$$;
+COMMENT ON FUNCTION @extschema@.llm_rollback(text)
+    IS 'Activate the previously active version of the model; returns it';
 
 CREATE OR REPLACE FUNCTION @extschema@.llm_drop_version(model text, version int)
-RETURNS void
-LANGUAGE plpython3u
-AS $fn$
+RETURNS void LANGUAGE plpython3u AS $$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
 from pg_llm.boot import run_api
 return run_api(plpy, "pg_llm.api.versions:drop_version", model, version)
-$fn$;
-COMMENT ON FUNCTION @extschema@.llm_drop_version(text, int) IS
-'Soft-delete a version (dropped_at): no longer served; refuses the active version and version 1';
+$$;
+COMMENT ON FUNCTION @extschema@.llm_drop_version(text, int)
+    IS 'Soft-delete a version (dropped_at): no longer served; refuses the active version and version 1';
 
 CREATE OR REPLACE FUNCTION @extschema@.llm_set_budget(target text, max_usd numeric DEFAULT NULL,
                                            max_tokens bigint DEFAULT NULL)
-RETURNS SETOF llm.budget_status
-LANGUAGE plpython3u
-AS $fn$
+RETURNS SETOF llm.budget_status LANGUAGE plpython3u AS $$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
 from pg_llm.boot import run_api
 return run_api(plpy, "pg_llm.api.finetune:set_budget", target, max_usd=max_usd,
                max_tokens=max_tokens)
-$fn$;
-COMMENT ON FUNCTION @extschema@.llm_set_budget(text, numeric, bigint) IS
-'Hard budget for an engine or model (''engine:x''/''model:x'' when a name is both): max dollars and/or trained tokens; both NULL removes it';
+$$;
+COMMENT ON FUNCTION @extschema@.llm_set_budget(text, numeric, bigint)
+    IS 'Hard budget for an engine or model (''engine:x''/''model:x'' when a name is both): max dollars and/or trained tokens; both NULL removes it';
 
 CREATE OR REPLACE FUNCTION @extschema@.llm_create_datasource(name text, url text,
                                                   replace boolean DEFAULT false)
-RETURNS void
-LANGUAGE plpython3u
-AS $fn$
+RETURNS void LANGUAGE plpython3u AS $$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
 from pg_llm.boot import run_api
 return run_api(plpy, "pg_llm.api.finetune:create_datasource", name, url, replace=replace)
-$fn$;
-COMMENT ON FUNCTION @extschema@.llm_create_datasource(text, text, boolean) IS
-'Register an external database (any SQLAlchemy URL) for llm_finetune(..., datasource => name); the password is kept in a user mapping';
+$$;
+COMMENT ON FUNCTION @extschema@.llm_create_datasource(text, text, boolean)
+    IS 'Register an external database (any SQLAlchemy URL) for llm_finetune(..., datasource => name); the password is kept in a user mapping';
 
 CREATE OR REPLACE FUNCTION @extschema@.llm_drop_datasource(name text)
-RETURNS void
-LANGUAGE plpython3u
-AS $fn$
+RETURNS void LANGUAGE plpython3u AS $$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
 from pg_llm.boot import run_api
 return run_api(plpy, "pg_llm.api.finetune:drop_datasource", name)
-$fn$;
+$$;
+COMMENT ON FUNCTION @extschema@.llm_drop_datasource(text)
+    IS 'Drop a datasource registered by llm_create_datasource, with its user mappings';
 
 CREATE OR REPLACE FUNCTION @extschema@.llm_schedule_refresh(schedule text DEFAULT '* * * * *')
-RETURNS bigint
-LANGUAGE plpython3u
-AS $fn$
+RETURNS bigint LANGUAGE plpython3u AS $$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
 from pg_llm.boot import run_api
 return run_api(plpy, "pg_llm.api.finetune:schedule_refresh", schedule)
-$fn$;
-COMMENT ON FUNCTION @extschema@.llm_schedule_refresh(text) IS
-'Run llm_refresh() on a pg_cron schedule when pg_cron is installed in this database; returns the cron job id (NULL and a NOTICE otherwise)';
+$$;
+COMMENT ON FUNCTION @extschema@.llm_schedule_refresh(text)
+    IS 'Run llm_refresh() on a pg_cron schedule when pg_cron is installed in this database; returns the cron job id (NULL and a NOTICE otherwise)';
