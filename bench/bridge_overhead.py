@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tests.fake_openai import FakeOpenAI  # noqa: E402  a real loopback HTTP server
-from private_cluster import bench_database  # noqa: E402
+from private_cluster import bench_database, create_echo_table  # noqa: E402
 N = int(os.environ.get("BENCH_N", "2000"))
 
 
@@ -59,12 +59,7 @@ def main() -> None:
 
 
 def run(conn) -> None:
-    conn.execute("SET client_min_messages = warning")
-    conn.execute("CREATE EXTENSION pg_llm CASCADE")
-    conn.execute("CREATE SERVER echo FOREIGN DATA WRAPPER pg_llm "
-                 "OPTIONS (wrapper 'pg_llm.testing.echo.EchoTable')")
-    conn.execute("CREATE FOREIGN TABLE echo_t (content text, answer text) SERVER echo "
-                 "OPTIONS (prompt_columns 'content')")
+    create_echo_table(conn)
     conn.execute("CREATE TABLE plain_t (content text, answer text)")
     conn.execute("INSERT INTO plain_t VALUES ('x', 'echo: x')")
 

@@ -45,3 +45,13 @@ def bench_database(name: str, *, preload: bool = False):
             yield conn
     finally:
         subprocess.run([str(CLUSTER), "stop", pg_dir], check=False)
+
+
+def create_echo_table(conn) -> None:
+    """pg_llm and the model table echo_t on the test-only EchoTable wrapper (no model, no HTTP)."""
+    conn.execute("SET client_min_messages = warning")
+    conn.execute("CREATE EXTENSION pg_llm CASCADE")
+    conn.execute("CREATE SERVER echo FOREIGN DATA WRAPPER pg_llm "
+                 "OPTIONS (wrapper 'pg_llm.testing.echo.EchoTable')")
+    conn.execute("CREATE FOREIGN TABLE echo_t (content text, answer text) SERVER echo "
+                 "OPTIONS (prompt_columns 'content')")

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from private_cluster import bench_database  # noqa: E402
+from private_cluster import bench_database, create_echo_table  # noqa: E402
 
 N = 2000
 LOOKUPS = 20000
@@ -34,12 +34,7 @@ def per_query_ms(conn, sql: str, n: int) -> float:
 
 def main() -> None:
     with bench_database("bench_security") as conn:
-        conn.execute("SET client_min_messages = warning")
-        conn.execute("CREATE EXTENSION pg_llm CASCADE")
-        conn.execute("CREATE SERVER echo FOREIGN DATA WRAPPER pg_llm "
-                     "OPTIONS (wrapper 'pg_llm.testing.echo.EchoTable')")
-        conn.execute("CREATE FOREIGN TABLE echo_t (content text, answer text) SERVER echo "
-                     "OPTIONS (prompt_columns 'content')")
+        create_echo_table(conn)
         # the lookup exactly as the bridge runs it, in a loop inside one PL/Python call
         conn.execute(f"""CREATE FUNCTION pg_temp.lookups(relid oid) RETURNS float8
             LANGUAGE plpython3u AS $$
