@@ -11,10 +11,10 @@ parameter (psql: \\bind, drivers: $1), which the log never shows.
 
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 
+from pg_llm.api.arguments import json_object
 from pg_llm.catalog import models as catalog
 from pg_llm.engines import (CALL_OPTIONS, PROVIDERS, check_base_url, check_provider,
                             parse_call_option)
@@ -108,16 +108,7 @@ def _check_price(name: str, value):
 
 
 def _parse_options(options) -> dict:
-    if options is None or options == "":
-        return {}
-    try:
-        parsed = json.loads(options) if isinstance(options, str) else dict(options)
-    except (TypeError, ValueError):
-        raise InvalidParameter("options must be a JSON object",
-                               hint="""e.g. options => '{"concurrency": 4, "timeout": 30}'""") from None
-    if not isinstance(parsed, dict):
-        raise InvalidParameter("options must be a JSON object",
-                               hint="""e.g. options => '{"concurrency": 4, "timeout": 30}'""")
+    parsed = json_object(options, """e.g. options => '{"concurrency": 4, "timeout": 30}'""")
     unknown = sorted(set(parsed) - set(CALL_OPTIONS) - set(FEATURE_OPTIONS))
     if unknown:
         raise InvalidParameter(f"unknown engine option {unknown[0]!r}",

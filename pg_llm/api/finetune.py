@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+from pg_llm.api.arguments import json_object
 from pg_llm.catalog import budgets as budget_catalog
 from pg_llm.catalog import cron
 from pg_llm.catalog import jobs as catalog
@@ -26,13 +27,7 @@ OPTION_KEYS = {"n_epochs", "batch_size", "learning_rate_multiplier", "suffix", "
 
 
 def _options(options) -> dict:
-    if options is None:
-        return {}
-    if isinstance(options, str):
-        options = json.loads(options)
-    if not isinstance(options, dict):
-        raise InvalidParameter("options must be a JSON object",
-                               hint='e.g. options => \'{"n_epochs": 3}\'')
+    options = json_object(options, 'e.g. options => \'{"n_epochs": 3}\'')
     unknown = set(options) - OPTION_KEYS
     if unknown:
         raise InvalidParameter("unknown fine-tuning options: " + ", ".join(sorted(unknown)),

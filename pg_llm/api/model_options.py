@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from pg_llm.api.arguments import json_object
 from pg_llm.api.engines import require_catalog_write
 from pg_llm.api.models import OPTIONS_HINT, _parse_model_options, require_model
 from pg_llm.catalog import models as catalog
@@ -15,12 +16,7 @@ from pg_llm.errors import InvalidParameter
 def alter_model(plpy, name, options):
     model = require_model(plpy, name)
     require_catalog_write(plpy, "llm.models")
-    try:
-        changes = json.loads(options) if isinstance(options, str) else dict(options or {})
-    except (TypeError, ValueError):
-        raise InvalidParameter("options must be a JSON object", hint=OPTIONS_HINT) from None
-    if not isinstance(changes, dict):
-        raise InvalidParameter("options must be a JSON object", hint=OPTIONS_HINT)
+    changes = json_object(options, OPTIONS_HINT)
     if "output_columns" in changes:  # the table's columns were made from them
         raise InvalidParameter("output_columns cannot change after the model is created",
                                hint="create another model with llm_create_model(..., options "

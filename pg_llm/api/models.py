@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from pg_llm import templates
+from pg_llm.api.arguments import json_object
 from pg_llm.api.engines import require_catalog_write, require_engine, require_named
 from pg_llm.catalog import models as catalog
 from pg_llm.engines import CALL_OPTIONS, parse_call_option
@@ -17,14 +16,7 @@ OPTIONS_HINT = ("model options are " + ", ".join((*REQUEST_OPTIONS, *CALL_OPTION
 
 
 def _parse_model_options(options) -> dict:
-    if options is None or options == "":
-        return {}
-    try:
-        parsed = json.loads(options) if isinstance(options, str) else dict(options)
-    except (TypeError, ValueError):
-        raise InvalidParameter("options must be a JSON object", hint=OPTIONS_HINT) from None
-    if not isinstance(parsed, dict):
-        raise InvalidParameter("options must be a JSON object", hint=OPTIONS_HINT)
+    parsed = json_object(options, OPTIONS_HINT)
     checked = {}
     for key, value in parsed.items():
         if key in REQUEST_OPTIONS:
