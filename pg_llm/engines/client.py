@@ -312,30 +312,24 @@ def _unexpected_answer(settings: EngineSettings, detail: str) -> LlmError:
 def _transport_error(exc: http.TransportError, settings: EngineSettings) -> LlmError:
     where, engine = _where(settings), settings.name
     detail = scrub(str(exc), settings.api_key)
-    if isinstance(exc, http.RequestTimeout):
-        return _timeout_error(settings, detail)
     if isinstance(exc, http.InvalidRequest):
         return EngineRequestFailed(f"{where}: the request cannot be sent", detail=detail,
                                    hint=f"set a valid key with SELECT llm_set_api_key('{engine}', '<key>')")
-    return _connection_error(settings, detail)
+    return _unavailable(settings, detail, timed_out=isinstance(exc, http.RequestTimeout))
 
 
-def _timeout_error(settings: EngineSettings, detail) -> LlmError:
+def _unavailable(settings: EngineSettings, detail, *, timed_out: bool) -> LlmError:
+    """08001 for an engine that did not answer in time or could not be reached."""
     engine = settings.name
-    return EngineUnavailable(
-        f"{_where(settings)} did not answer within {settings.timeout:g} s",
-        detail=detail,
-        hint=f"raise the timeout with ALTER SERVER {engine} OPTIONS (ADD timeout '120'), "
-             "or check that the engine is running (`pg-llm serve` for a local engine)")
-
-
-def _connection_error(settings: EngineSettings, detail) -> LlmError:
-    engine = settings.name
-    return EngineUnavailable(
-        f"cannot connect to {_where(settings)}",
-        detail=detail,
-        hint=f"check the base_url of engine \"{engine}\" (ALTER SERVER {engine} OPTIONS "
-             "(SET base_url '...')) or start the local engine with `pg-llm serve`")
+    if timed_out:
+        message = f"{_where(settings)} did not answer within {settings.timeout:g} s"
+        hint = (f"raise the timeout with ALTER SERVER {engine} OPTIONS (ADD timeout '120'), "
+                "or check that the engine is running (`pg-llm serve` for a local engine)")
+    else:
+        message = f"cannot connect to {_where(settings)}"
+        hint = (f"check the base_url of engine \"{engine}\" (ALTER SERVER {engine} OPTIONS "
+                "(SET base_url '...')) or start the local engine with `pg-llm serve`")
+    return EngineUnavailable(message, detail=detail, hint=hint)
 
 
 def _status_message(status: int, body) -> str:
@@ -346,12 +340,9 @@ def _status_message(status: int, body) -> str:
             body = json.loads(text) if text else None
         except ValueError:
             body = text
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-        if isinstance(inner, str):
-            return inner
+    message = _error_message(body)
+    if message is not None:
+        return message
     if body in (None, ""):
         return f"Error code: {status}"
     return f"Error code: {status} - {str(body)[:1000]}"
@@ -429,15 +420,20 @@ def scrub(text: str | None, secret: str | None) -> str | None:
     return _SECRET_LIKE.sub(lambda m: m.group(1) + "***", text)
 
 
-def _body_message(exc) -> str:
-    body = getattr(exc, "body", None)
+def _error_message(body) -> str | None:
+    """The message of an OpenAI-style error body, {"error": {"message": ...}} or alike."""
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])
         if isinstance(inner, str):
             return inner
-    return str(getattr(exc, "message", None) or exc)
+    return None
+
+
+def _body_message(exc) -> str:
+    message = _error_message(getattr(exc, "body", None))
+    return message if message is not None else str(getattr(exc, "message", None) or exc)
 
 
 def translate_error(exc: BaseException, settings: EngineSettings, model: str | None) -> LlmError:
@@ -447,10 +443,8 @@ def translate_error(exc: BaseException, settings: EngineSettings, model: str | N
     if isinstance(exc, LlmError):
         return exc
     detail = scrub(_body_message(exc), settings.api_key)
-    if isinstance(exc, openai.APITimeoutError):
-        return _timeout_error(settings, detail)
-    if isinstance(exc, openai.APIConnectionError):
-        return _connection_error(settings, detail)
+    if isinstance(exc, openai.APIConnectionError):  # APITimeoutError is one too
+        return _unavailable(settings, detail, timed_out=isinstance(exc, openai.APITimeoutError))
     if isinstance(exc, openai.APIStatusError):
         return status_error(exc.status_code, getattr(exc, "body", None), settings, model)
     if isinstance(exc, openai.APIError):
