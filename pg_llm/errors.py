@@ -23,52 +23,20 @@ class LlmError(Exception):
         return self.message
 
 
-class InvalidParameter(LlmError):
-    """A bad argument or option value."""
-    sqlstate = "22023"  # invalid_parameter_value
-
-
-class UndefinedObject(LlmError):
-    """Unknown engine, model, version, job or datasource."""
-    sqlstate = "42704"  # undefined_object
-
-
-class DuplicateObject(LlmError):
-    sqlstate = "42710"  # duplicate_object
-
-
-class InsufficientPrivilege(LlmError):
-    sqlstate = "42501"
-
-
-class MissingPromptValue(LlmError):
-    """A scan without a value for a template variable."""
-    # PostgreSQL has no "missing qual" state; null_value_not_allowed fits "no value given".
-    sqlstate = "22004"
-
-
-class EngineUnavailable(LlmError):
-    """The endpoint cannot be reached or keeps failing."""
-    sqlstate = "08001"  # sqlclient_unable_to_establish_sqlconnection
-
-
-class EngineAuthFailed(LlmError):
-    sqlstate = "28000"  # invalid_authorization_specification
-
-
-class EngineRequestFailed(LlmError):
-    """The endpoint answered with an error for this request (4xx other than auth)."""
-    sqlstate = "HV000"  # fdw_error
-
-
-class InvalidData(LlmError):
-    """A training or evaluation data set that fails validation."""
-    sqlstate = "22000"  # data_exception
-
-
-class BudgetExceeded(LlmError):
-    sqlstate = "53400"  # configuration_limit_exceeded
-
-
-class JobStateError(LlmError):
-    sqlstate = "55000"  # object_not_in_prerequisite_state
+# One class per SQLSTATE a user can act on, as a table: name, SQLSTATE, its condition name.
+class InvalidParameter(LlmError): sqlstate = "22023"  # invalid_parameter_value
+class UndefinedObject(LlmError): sqlstate = "42704"  # undefined_object: engine, model, job...
+class DuplicateObject(LlmError): sqlstate = "42710"  # duplicate_object
+class InsufficientPrivilege(LlmError): sqlstate = "42501"  # insufficient_privilege
+# A scan without a value for a template variable. PostgreSQL has no "missing qual" state;
+# null_value_not_allowed fits "no value given".
+class MissingPromptValue(LlmError): sqlstate = "22004"
+# The endpoint cannot be reached or keeps failing.
+class EngineUnavailable(LlmError): sqlstate = "08001"  # sqlclient_unable_to_establish_sqlconnection
+class EngineAuthFailed(LlmError): sqlstate = "28000"  # invalid_authorization_specification
+# The endpoint answered with an error for this request (4xx other than auth).
+class EngineRequestFailed(LlmError): sqlstate = "HV000"  # fdw_error
+# A training or evaluation data set that fails validation.
+class InvalidData(LlmError): sqlstate = "22000"  # data_exception
+class BudgetExceeded(LlmError): sqlstate = "53400"  # configuration_limit_exceeded
+class JobStateError(LlmError): sqlstate = "55000"  # object_not_in_prerequisite_state
