@@ -52,6 +52,8 @@ def main() -> int:
     p.add_argument("--eval", default="20:20:20", help="simple:real:style questions")
     p.add_argument("--dir", default=str(ROOT / ".transfer"))
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--eval-only", action="store_true",
+                   help="score the models an earlier run trained (its database and engine files)")
     args = p.parse_args()
     # kill/Ctrl-C end in the cleanup below (a background start ignores SIGINT otherwise).
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -66,39 +68,16 @@ def main() -> int:
               "load_before": os.getloadavg()}
     try:
         cluster.start()
-        for db, sql in (("postgres", f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)"),
-                        ("postgres", f"CREATE DATABASE {DB}"), (DB, "CREATE EXTENSION pg_llm CASCADE")):
-            subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                           env={**os.environ, **cluster.env(db)}, check=True)
-        engine.start(timeout_s=900)
-        run_step(EXAMPLES / "01-engine-and-model.sql", cluster.env(DB),
-                 {"engine_url": engine.base_url, "answer_tokens": 20}, echo=False)
-        n_simple, n_real, n_style = (int(x) for x in args.eval.split(":"))
-        _, simple_eval = generate(n_train=0, n_eval=n_simple, seed=args.seed)
-        evals = mixed_eval(simple_eval, n_real, n_style, args.seed)
-        with psycopg.connect(cluster.dsn(DB), autocommit=True) as conn:
-            load_tables(conn, [], eval_rows(evals))
-            names = []
-            for spec in args.config:
-                name, real, epochs, lr = spec.split(":")
-                simple, _ = generate(n_train=args.n_train - int(real), n_eval=0, seed=args.seed)
-                train = mixed_train(simple, int(real), args.seed)
-                load_tables(conn, train_rows(train), [], f"train_{name}", f"unused_{name}")
-                conn.execute(
-                    "SELECT llm_create_model(%s, engine => 'local', model_name => 'smollm2-135m-instruct', "
-                    "prompt_template => '{{content}}', predict => 'answer', "
-                    "system_prompt => 'Answer with one SQL query and nothing else.', "
-                    "options => '{\"temperature\": 0}')", (name,))
-                options = json.dumps({"n_epochs": int(epochs), "learning_rate_multiplier": float(lr)})
-                conn.execute("SELECT * FROM llm_finetune(%s, %s, options => %s)",
-                             (name, f"SELECT * FROM train_{name} ORDER BY chat_id, message_id", options))
-                t0 = time.monotonic()
-                job = conn.execute("SELECT id, status, trained_tokens FROM llm_wait(%s)", (name,)).fetchone()
-                result[f"train_{name}"] = {"job": job[0], "status": job[1], "trained_tokens": job[2],
-                                           "seconds": round(time.monotonic() - t0, 1),
-                                           "load": os.getloadavg()}
-                print(name, result[f"train_{name}"], flush=True)
-                names.append(name)
+        if args.eval_only:
+            conn = psycopg.connect(cluster.dsn(DB), autocommit=True)
+            # The catalog keeps the engine's URL: serve the same data dir on the same port.
+            url = conn.execute("SELECT base_url FROM llm.engines WHERE name = 'local'").fetchone()[0]
+            engine.port = int(url.rsplit(":", 1)[1].split("/")[0])
+            engine.start(timeout_s=900)
+            names = [spec.split(":")[0] for spec in args.config]
+        else:
+            conn, names = _train(args, cluster, engine, result)
+        with conn:
             t0 = time.monotonic()
             rows = conn.execute(
                 "SELECT model, n, execution_match, succinct_rate FROM llm_evaluate(models => %s, "
@@ -117,6 +96,46 @@ def main() -> int:
     (base / "transfer.json").write_text(json.dumps(result, indent=1, default=str))
     print(json.dumps(result, indent=1, default=str))
     return 0
+
+
+def _train(args, cluster, engine, result):
+    """Fresh database, the eval split, then one fine-tuned model per --config."""
+    import psycopg
+
+    for db, sql in (("postgres", f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)"),
+                    ("postgres", f"CREATE DATABASE {DB}"), (DB, "CREATE EXTENSION pg_llm CASCADE")):
+        subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                       env={**os.environ, **cluster.env(db)}, check=True)
+    engine.start(timeout_s=900)
+    run_step(EXAMPLES / "01-engine-and-model.sql", cluster.env(DB),
+             {"engine_url": engine.base_url, "answer_tokens": 20}, echo=False)
+    n_simple, n_real, n_style = (int(x) for x in args.eval.split(":"))
+    _, simple_eval = generate(n_train=0, n_eval=n_simple, seed=args.seed)
+    evals = mixed_eval(simple_eval, n_real, n_style, args.seed)
+    conn = psycopg.connect(cluster.dsn(DB), autocommit=True)
+    load_tables(conn, [], eval_rows(evals))
+    names = []
+    for spec in args.config:
+        name, real, epochs, lr = spec.split(":")
+        simple, _ = generate(n_train=args.n_train - int(real), n_eval=0, seed=args.seed)
+        train = mixed_train(simple, int(real), args.seed)
+        load_tables(conn, train_rows(train), [], f"train_{name}", f"unused_{name}")
+        conn.execute(
+            "SELECT llm_create_model(%s, engine => 'local', model_name => 'smollm2-135m-instruct', "
+            "prompt_template => '{{content}}', predict => 'answer', "
+            "system_prompt => 'Answer with one SQL query and nothing else.', "
+            "options => '{\"temperature\": 0}')", (name,))
+        options = json.dumps({"n_epochs": int(epochs), "learning_rate_multiplier": float(lr)})
+        conn.execute("SELECT * FROM llm_finetune(%s, %s, options => %s)",
+                     (name, f"SELECT * FROM train_{name} ORDER BY chat_id, message_id", options))
+        t0 = time.monotonic()
+        job = conn.execute("SELECT id, status, trained_tokens FROM llm_wait(%s)", (name,)).fetchone()
+        result[f"train_{name}"] = {"job": job[0], "status": job[1], "trained_tokens": job[2],
+                                   "seconds": round(time.monotonic() - t0, 1),
+                                   "load": os.getloadavg()}
+        print(name, result[f"train_{name}"], flush=True)
+        names.append(name)
+    return conn, names
 
 
 if __name__ == "__main__":
