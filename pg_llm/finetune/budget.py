@@ -17,7 +17,7 @@ from pg_llm.errors import BudgetExceeded, InvalidParameter
 
 @dataclass
 class Budget:
-    scope: str                  # "engine" | "model"
+    scope: str                  # "engine" | "model" | "role" (what a role's queries spend)
     target: str
     max_usd: Decimal | None
     max_tokens: int | None
