@@ -44,3 +44,19 @@ def test_json_object_and_bad_formats(client):
         client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "x"}],
                                        response_format={"type": "xml"})
     assert "response_format" in str(err.value)
+
+
+def test_arrays_are_bounded_so_a_repeating_model_still_closes_them(client):
+    """The tiny random model in an array of booleans: without a bound it may go on until
+    max_tokens; with the local bound (16 items) every answer closes and parses."""
+    schema = {"type": "object", "properties": {"flags": {"type": "array",
+                                                         "items": {"type": "boolean"}}},
+              "required": ["flags"], "additionalProperties": False}
+    for seed in range(3):
+        r = client.chat.completions.create(
+            model="tiny", messages=[{"role": "user", "content": f"flags {seed}"}],
+            max_tokens=160, temperature=1.0, seed=seed,
+            response_format={"type": "json_schema",
+                             "json_schema": {"name": "f", "schema": schema}})
+        flags = json.loads(r.choices[0].message.content)["flags"]
+        assert len(flags) <= 16 and all(isinstance(f, bool) for f in flags)

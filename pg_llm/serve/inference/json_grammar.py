@@ -22,8 +22,26 @@ ws     ::= | " " | "\n" [ \t]{0,20}
 '''
 
 
+# Arrays without maxItems get this bound here: a small model that repeats itself inside an
+# array (SmolLM2 wrote "id", "id", ... until max_tokens in a probe) must still close it.
+# Only the local grammar gets it: hosted strict schemas may refuse maxItems.
+LOCAL_MAX_ITEMS = 16
+
+
 class InvalidResponseFormat(ValueError):
     pass
+
+
+def _bounded(schema):
+    """A copy of the schema whose arrays all have maxItems."""
+    if isinstance(schema, list):
+        return [_bounded(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _bounded(v) for k, v in schema.items()}
+    if out.get("type") == "array" and "maxItems" not in out:
+        out["maxItems"] = LOCAL_MAX_ITEMS
+    return out
 
 
 def grammar_for(response_format) -> str | None:
@@ -48,6 +66,6 @@ def grammar_for(response_format) -> str | None:
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     try:
-        return json_schema_to_gbnf(json.dumps(schema))
+        return json_schema_to_gbnf(json.dumps(_bounded(schema)))
     except Exception as exc:  # the converter raises plain exceptions on schemas it cannot do
         raise InvalidResponseFormat(f"unsupported JSON schema: {exc}") from None
