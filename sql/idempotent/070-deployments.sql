@@ -14,24 +14,20 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON llm.deployments TO llm_admin;
 CREATE OR REPLACE FUNCTION @extschema@.llm_deploy_version(model text, version int,
                                                           engine text,
                                                           adapter_path text DEFAULT NULL)
-RETURNS text
-LANGUAGE plpython3u
-AS $fn$
+RETURNS text LANGUAGE plpython3u AS $$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
 from pg_llm.boot import run_api
 return run_api(plpy, "pg_llm.api.deployments:deploy_version", model, version, engine,
                adapter_path=adapter_path)
-$fn$;
+$$;
 COMMENT ON FUNCTION @extschema@.llm_deploy_version(text, int, text, text) IS
     'Serve a version from another engine (vLLM: its LoRA adapter is loaded there); returns the model name that engine answers to';
 
 CREATE OR REPLACE FUNCTION @extschema@.llm_undeploy_version(model text, version int)
-RETURNS text
-LANGUAGE plpython3u
-AS $fn$
+RETURNS text LANGUAGE plpython3u AS $$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
 from pg_llm.boot import run_api
 return run_api(plpy, "pg_llm.api.deployments:undeploy_version", model, version)
-$fn$;
+$$;
 COMMENT ON FUNCTION @extschema@.llm_undeploy_version(text, int) IS
     'Serve a version from its model''s own engine again (unloads its adapter); returns the engine it left';
