@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 
 from .questions import KINDS, TEMPLATES, Context, ask
-from .schemas import EVAL_SCHEMAS, TRAIN_SCHEMAS, Schema, populate, setup_sql
+from .schemas import EVAL_SCHEMAS, TRAIN_SCHEMAS, populate, setup_sql
 
 # The same system prompt at training and inference time; the tutorial's models use it too.
 SYSTEM_PROMPT = "Answer with one SQL query and nothing else."
@@ -49,29 +49,40 @@ def _examples(schemas: tuple, n: int, seed: int, salt: str) -> list[Example]:
     rng = random.Random(f"{seed}:{salt}")
     dbs = {s.key: populate(s, seed) for s in schemas}
     setups = {s.key: setup_sql(s, dbs[s.key]) for s in schemas}
-    seen: set[tuple[str, str]] = set()
-    out: list[Example] = []
     order = list(schemas)
     rng.shuffle(order)
+    # Kinds and schemas both go round-robin; their counts are coprime (5 kinds; 14 and 6
+    # schemas), so every schema meets every kind and even a small split spans many schemas.
+    made = distinct_questions(
+        n, KINDS, order, lambda kind, schema: ask(rng.choice(TEMPLATES[kind]),
+                                                  Context(schema, dbs[schema.key], rng)),
+        key=lambda schema: schema.key, patience=30, rounds=4, what="questions")
+    return [Example(i, schema.key, kind, question, user_message(schema.ddl(), question), sql,
+                    setups[schema.key])
+            for i, (kind, schema, question, sql) in enumerate(made, start=1)]
+
+
+def distinct_questions(n: int, kinds, targets: list, make, *, key, patience: int, rounds: int,
+                       what: str) -> list[tuple]:
+    """n (kind, target, question, sql), kinds and targets (schemas) in round-robin, no question
+    twice on one key(target). make(kind, target) gives (question, sql) or None; a target that
+    cannot give a new question of this kind (a single table has no join) hands the slot to
+    the next one after `patience` tries; RuntimeError after `rounds` fruitless passes."""
+    seen: set = set()
+    out: list[tuple] = []
     failures = 0
     while len(out) < n:
-        # Kinds and schemas both go round-robin; their counts are coprime (5 kinds; 14 and 6
-        # schemas), so every schema meets every kind and even a small split spans many
-        # schemas. A schema that cannot give a new question of this kind (a single table has
-        # no join) hands the slot to the next schema after a few tries.
-        kind = KINDS[len(out) % len(KINDS)]
-        schema: Schema = order[(len(out) + failures // 30) % len(order)]
-        made = ask(rng.choice(TEMPLATES[kind]), Context(schema, dbs[schema.key], rng))
-        if made is None or (schema.key, made[0]) in seen:
+        kind = kinds[len(out) % len(kinds)]
+        target = targets[(len(out) + failures // patience) % len(targets)]
+        made = make(kind, target)
+        if made is None or (key(target), made[0]) in seen:
             failures += 1
-            if failures > 30 * len(order) * 4:
-                raise RuntimeError(f"could not generate {n} distinct questions (got {len(out)})")
+            if failures > patience * len(targets) * rounds:
+                raise RuntimeError(f"could not generate {n} distinct {what} (got {len(out)})")
             continue
         failures = 0
-        question, sql = made
-        seen.add((schema.key, question))
-        out.append(Example(len(out) + 1, schema.key, kind, question,
-                           user_message(schema.ddl(), question), sql, setups[schema.key]))
+        seen.add((key(target), made[0]))
+        out.append((kind, target, *made))
     return out
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 
-from .generator import Example, user_message
+from .generator import Example, distinct_questions, user_message
 from .realistic_questions import KINDS, TEMPLATES, RContext
 from .realistic_schemas import (HELDOUT_DOMAINS, HELDOUT_STYLE, TRAIN_DOMAINS, TRAIN_STYLES,
                                 ddl, populate, setup_sql)
@@ -38,28 +38,23 @@ def realistic_examples(split: str, n: int, seed: int, first_id: int = 1) -> list
     pairs = [(d, s) for d in domains for s in styles]
     rng.shuffle(pairs)
     dbs = {d.key: populate(d, seed) for d in domains}
+    made = distinct_questions(
+        n, KINDS, pairs, lambda kind, pair: TEMPLATES[kind](RContext(*pair, dbs[pair[0].key], rng)),
+        key=_schema_key, patience=20, rounds=6, what=f"{split} questions")
     setups: dict = {}
-    seen: set = set()
     out: list[Example] = []
-    failures = 0
-    while len(out) < n:
-        kind = KINDS[len(out) % len(KINDS)]
-        domain, style = pairs[(len(out) + failures // 20) % len(pairs)]
-        made = TEMPLATES[kind](RContext(domain, style, dbs[domain.key], rng))
-        key = f"{domain.key}/{style.name}"
-        if made is None or (key, made[0]) in seen:
-            failures += 1
-            if failures > 20 * len(pairs) * 6:
-                raise RuntimeError(f"could not generate {n} distinct {split} questions (got {len(out)})")
-            continue
-        failures = 0
-        question, sql = made
-        seen.add((key, question))
+    for kind, (domain, style), question, sql in made:
+        key = _schema_key((domain, style))
         if key not in setups:
             setups[key] = (ddl(style, domain), setup_sql(style, domain, dbs[domain.key]))
         out.append(Example(first_id + len(out), key, kind, question,
                            user_message(setups[key][0], question), sql, setups[key][1]))
     return out
+
+
+def _schema_key(pair) -> str:
+    domain, style = pair
+    return f"{domain.key}/{style.name}"
 
 
 def interleave(*splits: list[Example]) -> list[Example]:
