@@ -249,7 +249,7 @@ def order_limit(ctx: RContext):
 # --- joins ----------------------------------------------------------------------------------
 
 def join_two(ctx: RContext):
-    edge = ctx.pick(ctx.domain.edges())
+    edge = ctx.pick(ctx.domain.foreign_keys())
     child, fkcol, parent = edge
     variant = ctx.rng.randrange(3)
     if variant == 0 and parent.of_kind("label"):
@@ -301,8 +301,8 @@ def _paths(domain: Domain) -> list[tuple[RTable, RTable, RTable, str]]:
             for y in fks:
                 if x is not y:
                     out.append((domain.table(x.references), t, domain.table(y.references), "link"))
-    for c, _, b in domain.edges():
-        for _, _, a in [e for e in domain.edges() if e[0] is b]:
+    for c, _, b in domain.foreign_keys():
+        for _, _, a in [e for e in domain.foreign_keys() if e[0] is b]:
             out.append((a, b, c, "chain"))
     return out
 
@@ -373,7 +373,7 @@ def subquery(ctx: RContext):
                       f"List the {_plural(shown.phrase)} of {table.noun} whose {num.phrase} is {'higher' if above else 'lower'} than the average {num.phrase}."))
         return q, (f"SELECT {ctx.col(table, shown)} FROM {table.name} WHERE {n} {'>' if above else '<'} "
                    f"(SELECT AVG({n}) FROM {table.name})")
-    edge = ctx.pick(e for e in ctx.domain.edges() if e[2].of_kind("label"))
+    edge = ctx.pick(e for e in ctx.domain.foreign_keys() if e[2].of_kind("label"))
     if edge is None:
         return None
     child, fkcol, parent = edge
@@ -397,7 +397,7 @@ def subquery(ctx: RContext):
 
 def distinct(ctx: RContext):
     if ctx.rng.random() < 0.5:
-        child, fkcol, parent = ctx.pick(ctx.domain.edges())
+        child, fkcol, parent = ctx.pick(ctx.domain.foreign_keys())
         cond = condition(ctx, child)
         if not cond:
             return None

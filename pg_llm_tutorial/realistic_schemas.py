@@ -18,7 +18,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from .schemas import PEOPLE, CITIES, COUNTRIES, sql_literal, titles
+from .schemas import (PEOPLE, CITIES, COUNTRIES, ColumnsByKind, TablesByName, sql_literal,
+                      titles)
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class RCol:
 
 
 @dataclass(frozen=True)
-class RTable:
+class RTable(ColumnsByKind):
     name: str                   # physical name: person, invoice_lines
     noun: str                   # plural noun in questions: patients
     singular: str               # patient
@@ -67,28 +68,14 @@ class RTable:
     def key_stem(self) -> str:
         return self.stem or self.name
 
-    def of_kind(self, *kinds: str) -> list[RCol]:
-        return [c for c in self.columns if c.kind in kinds]
-
-    @property
-    def label(self) -> RCol:
-        return self.of_kind("label")[0]
-
     def fk_to(self, parent: str) -> RCol | None:
         return next((c for c in self.of_kind("fk") if c.references == parent), None)
 
 
 @dataclass(frozen=True)
-class Domain:
+class Domain(TablesByName):
     key: str
     tables: tuple
-
-    def table(self, name: str) -> RTable:
-        return next(t for t in self.tables if t.name == name)
-
-    def edges(self) -> list[tuple[RTable, RCol, RTable]]:
-        """(child, fk column, parent) for every foreign key."""
-        return [(t, c, self.table(c.references)) for t in self.tables for c in t.of_kind("fk")]
 
 
 @dataclass(frozen=True)

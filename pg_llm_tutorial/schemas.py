@@ -15,6 +15,28 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 
+class ColumnsByKind:
+    """A table's columns by kind (Table here, RTable in realistic_schemas)."""
+
+    def of_kind(self, *kinds: str) -> list:
+        return [c for c in self.columns if c.kind in kinds]
+
+    @property
+    def label(self):
+        return self.of_kind("label")[0]
+
+
+class TablesByName:
+    """A schema's tables by name, its foreign keys (Schema here, Domain in realistic_schemas)."""
+
+    def table(self, name: str):
+        return next(t for t in self.tables if t.name == name)
+
+    def foreign_keys(self) -> list[tuple]:
+        """(child, fk column, parent) for every foreign key."""
+        return [(t, c, self.table(c.references)) for t in self.tables for c in t.of_kind("fk")]
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -41,7 +63,7 @@ class Column:
 
 
 @dataclass(frozen=True)
-class Table:
+class Table(ColumnsByKind):
     name: str                   # plural noun: customers
     singular: str               # customer
     columns: tuple
@@ -50,31 +72,17 @@ class Table:
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 
-    def of_kind(self, *kinds: str) -> list[Column]:
-        return [c for c in self.columns if c.kind in kinds]
-
-    @property
-    def label(self) -> Column:
-        return self.of_kind("label")[0]
-
     def ddl(self) -> str:
         return f"CREATE TABLE {self.name} ({', '.join(c.ddl() for c in self.columns)});"
 
 
 @dataclass(frozen=True)
-class Schema:
+class Schema(TablesByName):
     key: str
     tables: tuple
 
-    def table(self, name: str) -> Table:
-        return next(t for t in self.tables if t.name == name)
-
     def ddl(self) -> str:
         return "\n".join(t.ddl() for t in self.tables)
-
-    def foreign_keys(self) -> list[tuple[Table, Column, Table]]:
-        """(child, fk column, parent) for every foreign key."""
-        return [(t, c, self.table(c.references)) for t in self.tables for c in t.of_kind("fk")]
 
     def link_tables(self) -> list[Table]:
         """Tables with two foreign keys: the middle of a 3-table join."""
