@@ -9,6 +9,7 @@ buys. Runs its own private cluster and engine.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -23,11 +24,12 @@ COLUMNS = [["sql", "text"], ["tables", "text[]"]]
 SYSTEM = ('Answer with a JSON object {"sql": "<one SQL query>", "tables": ["<table>", ...]} '
           "and nothing else.")
 MAX_TOKENS = 256
+N = int(os.environ.get("BENCH_N", "60"))  # fewer questions for a quick look
 
 
 def main() -> None:
     _, evals = generate(n_eval=60)
-    questions = [e.content for e in evals]
+    questions = [e.content for e in evals][:N]
     with local_server("--threads", "2") as url, bench_database("bench_structured") as conn:
         conn.execute("SET client_min_messages = warning")
         conn.execute("CREATE EXTENSION pg_llm CASCADE")
