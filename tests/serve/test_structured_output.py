@@ -60,3 +60,44 @@ def test_arrays_are_bounded_so_a_repeating_model_still_closes_them(client):
                              "json_schema": {"name": "f", "schema": schema}})
         flags = json.loads(r.choices[0].message.content)["flags"]
         assert len(flags) <= 16 and all(isinstance(f, bool) for f in flags)
+
+
+def test_strings_are_bounded_so_answers_close_within_max_tokens(client):
+    """At temperature 1 the tiny random model writes strings of 120 to 200 tokens before it
+    picks a closing quote (probed without a bound), so max_tokens 120 would cut them off.
+    Sized to max_tokens, every answer closes and parses."""
+    schema = {"type": "object",
+              "properties": {"sql": {"type": "string"},
+                             "tables": {"type": "array", "items": {"type": "string"}},
+                             "n": {"type": "integer"}},
+              "required": ["sql", "tables", "n"], "additionalProperties": False}
+    fmt = {"type": "json_schema", "json_schema": {"name": "q", "strict": True, "schema": schema}}
+    longest = 0
+    for seed in range(12):
+        r = client.chat.completions.create(
+            model="tiny", messages=[{"role": "user", "content": f"question {seed}"}],
+            max_tokens=120, temperature=1.0, seed=seed, response_format=fmt)
+        assert r.choices[0].finish_reason == "stop", r.choices[0].message.content
+        answer = json.loads(r.choices[0].message.content)
+        assert isinstance(answer["sql"], str) and isinstance(answer["n"], int)
+        assert all(isinstance(t, str) for t in answer["tables"])
+        assert r.usage.completion_tokens <= 120
+        longest = max(longest, len(answer["sql"]))
+    assert longest > 5  # the strings are bounded, not empty
+
+
+def test_string_bound_fits_the_budget_and_keeps_a_smaller_user_bound():
+    from pg_llm.serve.inference.json_grammar import _bounded, _fit
+
+    schema = {"type": "object", "additionalProperties": False,
+              "properties": {"a": {"type": "string", "maxLength": 5},
+                             "b": {"type": "string", "maxLength": 10_000},
+                             "c": {"type": "array", "items": {"type": "string"}},
+                             "d": {"type": "number"}}}
+    for budget in (128, 254, 1000):  # below ~90 not even the number and keys fit
+        fitted, size = _fit(_bounded(schema), budget)
+        props = fitted["properties"]
+        assert size <= budget
+        assert props["a"]["maxLength"] == 5
+        assert 0 < props["b"]["maxLength"] < budget
+        assert props["c"]["maxItems"] <= 16 and "maxLength" in props["c"]["items"]

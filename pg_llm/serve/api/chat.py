@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import ApiError, bad_request, model_not_found, overloaded
 from ..inference.batching import GenerationRequest, PromptTooLong, QueueFull
 from ..inference.chat_template import TemplateError
+from ..inference.json_grammar import grammar_for
 from .chat_params import parse_chat_body, parse_messages
 from .request_body import json_body
 
@@ -45,11 +46,13 @@ async def chat_completions(request: Request):
     loop = asyncio.get_running_loop()
     events: asyncio.Queue = asyncio.Queue()
     room = state.inference.ctx_per_seq - len(tokens)
+    max_tokens = min(params.max_tokens or room, max(room, 1))
     gen = GenerationRequest(
-        prompt_tokens=tokens,
-        max_tokens=min(params.max_tokens or room, max(room, 1)),
+        prompt_tokens=tokens, max_tokens=max_tokens,
         temperature=params.temperature, top_p=params.top_p, seed=params.seed,
-        stop=params.stop, adapter=ft.adapter_path if ft else None, grammar=params.grammar,
+        stop=params.stop, adapter=ft.adapter_path if ft else None,
+        # its strings sized so that the answer closes within max_tokens
+        grammar=grammar_for(params.response_format, max_tokens),
         on_event=lambda kind, payload: loop.call_soon_threadsafe(events.put_nowait,
                                                                  (kind, payload)))
     try:

@@ -22,7 +22,7 @@ class ChatParams:
     stop: list[str] = field(default_factory=list)
     stream: bool = False
     include_usage: bool = False
-    grammar: str | None = None  # from response_format (inference.json_grammar)
+    response_format: dict | None = None  # validated; chat.py sizes its grammar to max_tokens
 
 
 def _content_text(content, index: int) -> str:
@@ -86,7 +86,7 @@ def parse_chat_body(body: dict) -> ChatParams:
     options = body.get("stream_options") or {}
     from ..inference.json_grammar import InvalidResponseFormat, grammar_for
     try:
-        grammar = grammar_for(body.get("response_format"))
+        grammar_for(body.get("response_format"), max_tokens)  # a 400 here, not at submit
     except InvalidResponseFormat as exc:
         raise bad_request(str(exc), "response_format") from None
     return ChatParams(model=model, messages=parse_messages(body.get("messages")),
@@ -96,4 +96,4 @@ def parse_chat_body(body: dict) -> ChatParams:
                       seed=_number(body, "seed", -(1 << 63), (1 << 63) - 1, None, int),
                       stop=stop, stream=stream,
                       include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
-                      grammar=grammar)
+                      response_format=body.get("response_format"))

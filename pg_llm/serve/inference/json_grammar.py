@@ -44,8 +44,87 @@ def _bounded(schema):
     return out
 
 
-def grammar_for(response_format) -> str | None:
-    """The GBNF for an OpenAI ``response_format`` body value; None for plain text."""
+# Upper bounds, in characters, of what llama-cpp-python's converter lets a value be, its
+# trailing optional space included (integral part: at most 16 digits).
+_SCALAR_CHARS = {"boolean": 6, "null": 5, "integer": 18, "number": 53}
+_MIN_ITEM_CHARS = 16  # an array of strings keeps fewer items rather than items shorter than this
+_CLOSING_TOKENS = 2   # the end-of-generation token and a spare
+
+
+def _free_string(schema) -> bool:
+    """A string whose length only maxLength can bound (no enum, const, pattern or format)."""
+    return (isinstance(schema, dict) and schema.get("type") == "string"
+            and not {"enum", "const", "pattern", "format"} & schema.keys())
+
+
+def _flexible(schema) -> bool:
+    """Whether the schema holds a free string, which _fit sizes to the budget."""
+    if _free_string(schema):
+        return True
+    if not isinstance(schema, dict):
+        return False
+    if schema.get("type") == "object":
+        return any(_flexible(p) for p in (schema.get("properties") or {}).values())
+    if schema.get("type") == "array":
+        return _flexible(schema.get("items"))
+    return False
+
+
+def _fit(schema, budget: int):
+    """(copy of the schema with maxLength on its free strings, upper bound of its size in
+    characters) so that the value fits in `budget` characters where that is possible. The
+    bound is None where the schema is not bounded (free-form objects, $ref, anyOf...)."""
+    if not isinstance(schema, dict):
+        return schema, None
+    kind = schema.get("type")
+    if _free_string(schema):
+        length = max(0, budget - 3)  # the two quotes and the optional space
+        if isinstance(schema.get("maxLength"), int):
+            length = min(length, schema["maxLength"])  # the user's smaller bound wins
+        return {**schema, "maxLength": length}, length + 3
+    if kind in _SCALAR_CHARS:
+        return schema, _SCALAR_CHARS[kind]
+    if "enum" in schema or "const" in schema:
+        values = schema.get("enum", [schema.get("const")])
+        return schema, max(len(json.dumps(v)) for v in values) + 1
+    if kind == "object" and schema.get("additionalProperties") is False:
+        props = schema.get("properties") or {}
+        # '{' + space + '}' + space, then per property: key, ':', space, value, ',', space
+        fixed = 4 + sum(len(json.dumps(k)) + 4 for k in props)
+        sizes = {k: _fit(v, 0)[1] for k, v in props.items() if not _flexible(v)}
+        if None in sizes.values():
+            return schema, None
+        flexible = [k for k in props if k not in sizes]
+        share = (budget - fixed - sum(sizes.values())) // max(1, len(flexible))
+        out, total = dict(props), fixed + sum(sizes.values())
+        for k in flexible:
+            out[k], size = _fit(props[k], share)
+            if size is None:
+                return schema, None
+            total += size
+        return {**schema, "properties": out}, total
+    if kind == "array" and isinstance(schema.get("items"), dict):
+        items, max_items = schema["items"], schema.get("maxItems", LOCAL_MAX_ITEMS)
+        if _flexible(items):  # keep fewer items rather than items too short to be useful
+            max_items = min(max_items, max(schema.get("minItems", 0),
+                                           (budget - 3) // (_MIN_ITEM_CHARS + 2)))
+        item, size = _fit(items, (budget - 3) // max(1, max_items) - 2)
+        if size is None:
+            return schema, None
+        return {**schema, "items": item, "maxItems": max_items}, 3 + max_items * (size + 2)
+    return schema, None
+
+
+def grammar_for(response_format, max_tokens: int | None = None) -> str | None:
+    """The GBNF for an OpenAI ``response_format`` body value; None for plain text.
+
+    With `max_tokens`, the free strings of a json_schema get a maxLength so that the whole
+    answer fits in that many characters, hence in that many tokens: every token the grammar
+    admits is at least one byte, so text of single-byte characters (SQL, English) takes at
+    most one token per character. A small model that repeats itself inside a string must
+    then close it and the object before max_tokens cuts it off. Multi-byte characters and
+    escapes (\\n, \\u00e9) can take more tokens than the one character they count as; the
+    bound does not cover them."""
     if response_format is None:
         return None
     if not isinstance(response_format, dict):
@@ -66,6 +145,9 @@ def grammar_for(response_format) -> str | None:
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     try:
-        return json_schema_to_gbnf(json.dumps(_bounded(schema)))
+        schema = _bounded(schema)
+        if max_tokens is not None:
+            schema = _fit(schema, max_tokens - _CLOSING_TOKENS)[0]
+        return json_schema_to_gbnf(json.dumps(schema))
     except Exception as exc:  # the converter raises plain exceptions on schemas it cannot do
         raise InvalidResponseFormat(f"unsupported JSON schema: {exc}") from None
