@@ -47,7 +47,8 @@ def _bounded(schema):
 # Upper bounds, in characters, of what llama-cpp-python's converter lets a value be, its
 # trailing optional space included (integral part: at most 16 digits).
 _SCALAR_CHARS = {"boolean": 6, "null": 5, "integer": 18, "number": 53}
-_MIN_ITEM_CHARS = 16  # an array of strings keeps fewer items rather than items shorter than this
+_MIN_ITEM_CHARS = 16  # an array of strings keeps fewer items rather than shorter ones
+# (this counts the quotes and the space: 13 characters of text)
 _CLOSING_TOKENS = 2   # the end-of-generation token and a spare
 
 
