@@ -55,7 +55,12 @@ class CannedServer:
                     rest += conn.recv(65536)
                 self.requests.append(head + b"\r\n\r\n" + rest[:length])
                 data = rest[length:]
+                # decided before sending: a reply the test queues after reading this one
+                # must go to a new connection, never race onto this one
+                last = len(self.replies) == 1
                 conn.sendall(self.replies.pop(0))
+                if last:
+                    return
 
     def close(self):
         self.sock.close()
