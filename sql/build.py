@@ -3,15 +3,20 @@
 
     build.py OUT/pg_llm--0.2.0.sql          fresh install of 0.2.0
     build.py OUT/pg_llm--0.1.0--0.2.0.sql   upgrade from the released 0.1.0
+    build.py OUT/pg_llm--0.1.0.sql          the released 0.1.0 install script, as frozen
 
-Both are head.sql, then every incremental file wrapped so it runs once per database (its
-name is recorded in llm.migration), then every idempotent file as it is. Only the first
-line and, for releases older than llm.migration, the record of what they already hold
-differ. Standard library only: ext/Makefile runs it with any python3.
+The first two are head.sql, then every incremental file wrapped so it runs once per
+database (its name is recorded in llm.migration), then every idempotent file as it is. Only
+the first line and, for releases older than llm.migration, the record of what they already
+hold differ. A released version's install script is not built: it is decompressed from
+released/pg_llm--X.sql.gz and must have the SHA-256 that released/SHA256SUMS records.
+Standard library only: ext/Makefile runs it with any python3.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import re
 import sys
 from pathlib import Path
@@ -82,13 +87,36 @@ def body(path: Path) -> str:
     return text
 
 
+def recorded_sha256() -> dict[str, str]:
+    """released/SHA256SUMS (`sha256sum` format): script name -> SHA-256 of its bytes."""
+    sums = {}
+    for line in (SQL / "released" / "SHA256SUMS").read_text().splitlines():
+        digest, _, name = line.partition("  ")
+        sums[name.strip()] = digest
+    return sums
+
+
+def released_script(version: str) -> bytes:
+    """The frozen install script of a released version, checked against its recorded hash."""
+    name = f"pg_llm--{version}.sql"
+    path = SQL / "released" / f"{name}.gz"
+    if not path.exists():
+        sys.exit(f"no released version {version} (sql/released/{name}.gz)")
+    text = gzip.decompress(path.read_bytes())
+    expected = recorded_sha256().get(name)
+    if expected is None:
+        sys.exit(f"sql/released/SHA256SUMS has no line for {name}")
+    if hashlib.sha256(text).hexdigest() != expected:
+        sys.exit(f"sql/released/{name}.gz does not hold the released {name}: its SHA-256 "
+                 f"differs from sql/released/SHA256SUMS (released scripts are never edited)")
+    return text
+
+
 def build(version: str, from_version: str | None) -> str:
     if from_version is None:
         first = '\\echo Use "CREATE EXTENSION pg_llm" to load this file. \\quit\n'
     else:
-        if not (SQL / "released" / f"pg_llm--{from_version}.sql").exists():
-            sys.exit(f"no released version {from_version} "
-                     f"(sql/released/pg_llm--{from_version}.sql)")
+        released_script(from_version)
         first = '\\echo Use "ALTER EXTENSION pg_llm UPDATE" to load this file. \\quit\n'
     parts = [first, f"-- pg_llm {version}, built by sql/build.py from sql/; do not edit.\n",
              (SQL / "head.sql").read_text()]
@@ -117,7 +145,10 @@ def main(argv: list[str]) -> None:
         from_version, version = match.group(1), match.group(2)
     else:
         from_version, version = None, match.group(1)
-    out.write_text(build(version, from_version))
+    if from_version is None and (SQL / "released" / f"pg_llm--{version}.sql.gz").exists():
+        out.write_bytes(released_script(version))
+    else:
+        out.write_text(build(version, from_version))
 
 
 if __name__ == "__main__":

@@ -27,9 +27,9 @@ API_KEY = "sk-upgrade-fixture-5e4d3c2b1a"   # the key make_fixture.py stored in 
 ANALYST = "llm_upgrade_analyst"
 CURRENT = re.search(r"^default_version\s*=\s*'([^']+)'",
                     (ROOT / "ext" / "pg_llm.control").read_text(), re.M).group(1)
-RELEASED = sorted(p.name[len("pg_llm--"):-len(".sql")]
-                  for p in (ROOT / "sql" / "released").glob("pg_llm--*.sql")
-                  if p.name != f"pg_llm--{CURRENT}.sql")
+RELEASED = sorted(p.name[len("pg_llm--"):-len(".sql.gz")]
+                  for p in (ROOT / "sql" / "released").glob("pg_llm--*.sql.gz")
+                  if p.name != f"pg_llm--{CURRENT}.sql.gz")
 INCREMENTAL = sorted(p.name for p in (ROOT / "sql" / "incremental").glob("*.sql"))
 BINDIR = Path(subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
                              check=True).stdout.strip())
