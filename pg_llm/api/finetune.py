@@ -168,12 +168,14 @@ def set_budget(plpy, target, max_usd=None, max_tokens=None):
     return budget_catalog.status(plpy, scope, name)
 
 
-def create_datasource(plpy, name, url, replace=False):
-    datasources.create(plpy, name, url, replace=bool(replace))
-
-
-def drop_datasource(plpy, name):
-    datasources.drop(plpy, name)
+def datasource(plpy, action, name, url=None, replace=False):
+    """llm._datasource: the one entry of llm_create_datasource and llm_drop_datasource."""
+    if action == "create":
+        return datasources.create(plpy, name, url, replace=bool(replace))
+    if action == "drop":
+        return datasources.drop(plpy, name)
+    raise InvalidParameter(f'unknown datasource action "{action}"',
+                           hint="use llm_create_datasource or llm_drop_datasource")
 
 
 def schedule_refresh(plpy, schedule="* * * * *"):

@@ -1,4 +1,5 @@
-"""Bodies of llm_set_active_version, llm_rollback and llm_drop_version.
+"""Bodies of llm_set_active_version, llm_rollback and llm_drop_version (SQL functions over
+one plpython function, llm._model_version, which calls change()).
 
 Version rows are written by pg_llm.catalog.models (which keeps the foreign table's
 `versions`/`active_version` options in sync); the history of activations, used by rollback,
@@ -76,3 +77,15 @@ def drop_version(plpy, model, version):
 
     version_dropped(plpy, model, version)  # unloaded where llm_deploy_version put it
     model_catalog.mark_version_dropped(plpy, model, version)
+
+
+def change(plpy, action, model, version):
+    """llm._model_version(action, model, version): the one entry of the three SQL functions."""
+    if action == "set_active_version":
+        return set_active_version(plpy, model, version)
+    if action == "rollback":
+        return rollback(plpy, model)
+    if action == "drop_version":
+        return drop_version(plpy, model, version)
+    raise InvalidParameter(f'unknown version action "{action}"',
+                           hint="use llm_set_active_version, llm_rollback or llm_drop_version")

@@ -58,15 +58,6 @@ $$;
 COMMENT ON FUNCTION @extschema@.llm_finetune(text, text, jsonb, boolean, boolean, text, text)
     IS 'Validate the query''s rows as training conversations, estimate tokens and cost, check and reserve budgets, queue a fine-tuning job (status pending: handed to the engine by llm_wait or llm_refresh after this transaction commits; dry_run => true: estimate only)';
 
-CREATE OR REPLACE FUNCTION @extschema@.llm_wait(job bigint, timeout_s float8 DEFAULT NULL)
-RETURNS llm.jobs LANGUAGE plpython3u AS $$
-if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
-from pg_llm.boot import run_api
-return run_api(plpy, "pg_llm.api.finetune:wait", job, timeout_s=timeout_s)
-$$;
-COMMENT ON FUNCTION @extschema@.llm_wait(bigint, float8)
-    IS 'Block until the fine-tuning job finishes, as llm_wait(model) does for a model''s latest job; returns the final job row';
-
 CREATE OR REPLACE FUNCTION @extschema@.llm_wait(model text, timeout_s float8 DEFAULT NULL)
 RETURNS llm.jobs LANGUAGE plpython3u AS $$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
@@ -75,6 +66,12 @@ return run_api(plpy, "pg_llm.api.finetune:wait", model, timeout_s=timeout_s)
 $$;
 COMMENT ON FUNCTION @extschema@.llm_wait(text, float8)
     IS 'Block until the model''s latest job (or job id) finishes, with a NOTICE per training step; returns the final job row (a failed job gives a WARNING, not an error); cancellable';
+
+-- The text overload reads a number as a job id (pg_llm.api.finetune._resolve_job).
+CREATE OR REPLACE FUNCTION @extschema@.llm_wait(job bigint, timeout_s float8 DEFAULT NULL)
+RETURNS llm.jobs LANGUAGE sql AS $$ SELECT * FROM @extschema@.llm_wait(job::text, timeout_s) $$;
+COMMENT ON FUNCTION @extschema@.llm_wait(bigint, float8)
+    IS 'Block until the fine-tuning job finishes, as llm_wait(model) does for a model''s latest job; returns the final job row';
 
 CREATE OR REPLACE FUNCTION @extschema@.llm_refresh()
 RETURNS jsonb LANGUAGE plpython3u AS $$
@@ -94,30 +91,31 @@ $$;
 COMMENT ON FUNCTION @extschema@.llm_cancel_job(bigint)
     IS 'Cancel a pending, queued or running fine-tuning job (at its engine too, once handed over); returns the job row; the model keeps serving its active version';
 
-CREATE OR REPLACE FUNCTION @extschema@.llm_set_active_version(model text, version int)
+-- Versions (pg_llm.api.versions): one plpython body serves llm_set_active_version,
+-- llm_rollback and llm_drop_version, SQL functions over it. Like them it checks the caller's
+-- rights itself (SECURITY INVOKER: writes need llm_admin), so PUBLIC may call it.
+CREATE OR REPLACE FUNCTION llm._model_version(action text, model text, version int)
 RETURNS int LANGUAGE plpython3u AS $$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
 from pg_llm.boot import run_api
-return run_api(plpy, "pg_llm.api.versions:set_active_version", model, version)
+return run_api(plpy, "pg_llm.api.versions:change", action, model, version)
 $$;
+GRANT EXECUTE ON FUNCTION llm._model_version(text, text, int) TO PUBLIC;
+COMMENT ON FUNCTION llm._model_version(text, text, int)
+    IS 'Body of llm_set_active_version, llm_rollback and llm_drop_version (action: their name without llm_)';
+
+CREATE OR REPLACE FUNCTION @extschema@.llm_set_active_version(model text, version int)
+RETURNS int LANGUAGE sql AS $$ SELECT llm._model_version('set_active_version', model, version) $$;
 COMMENT ON FUNCTION @extschema@.llm_set_active_version(text, int)
     IS 'Serve this (not dropped) version of the model from now on; returns it';
 
 CREATE OR REPLACE FUNCTION @extschema@.llm_rollback(model text)
-RETURNS int LANGUAGE plpython3u AS $$
-if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
-from pg_llm.boot import run_api
-return run_api(plpy, "pg_llm.api.versions:rollback", model)
-$$;
+RETURNS int LANGUAGE sql AS $$ SELECT llm._model_version('rollback', model, NULL) $$;
 COMMENT ON FUNCTION @extschema@.llm_rollback(text)
     IS 'Activate the previously active version of the model; returns it';
 
 CREATE OR REPLACE FUNCTION @extschema@.llm_drop_version(model text, version int)
-RETURNS void LANGUAGE plpython3u AS $$
-if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
-from pg_llm.boot import run_api
-return run_api(plpy, "pg_llm.api.versions:drop_version", model, version)
-$$;
+RETURNS void LANGUAGE sql AS $$ SELECT llm._model_version('drop_version', model, version) $$;
 COMMENT ON FUNCTION @extschema@.llm_drop_version(text, int)
     IS 'Soft-delete a version (dropped_at): no longer served; refuses the active version and version 1';
 
@@ -132,22 +130,26 @@ $$;
 COMMENT ON FUNCTION @extschema@.llm_set_budget(text, numeric, bigint)
     IS 'Hard budget for an engine or model (''engine:x''/''model:x'' when a name is both): max dollars and/or trained tokens; both NULL removes it';
 
-CREATE OR REPLACE FUNCTION @extschema@.llm_create_datasource(name text, url text,
-                                                  replace boolean DEFAULT false)
+-- Datasources (pg_llm.finetune.datasources): one plpython body serves llm_create_datasource
+-- and llm_drop_datasource, SQL functions over it; PUBLIC may call it as it may call them.
+CREATE OR REPLACE FUNCTION llm._datasource(action text, name text, url text, replace boolean)
 RETURNS void LANGUAGE plpython3u AS $$
 if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
 from pg_llm.boot import run_api
-return run_api(plpy, "pg_llm.api.finetune:create_datasource", name, url, replace=replace)
+return run_api(plpy, "pg_llm.api.finetune:datasource", action, name, url, replace)
 $$;
+GRANT EXECUTE ON FUNCTION llm._datasource(text, text, text, boolean) TO PUBLIC;
+COMMENT ON FUNCTION llm._datasource(text, text, text, boolean)
+    IS 'Body of llm_create_datasource and llm_drop_datasource (action: create or drop)';
+
+CREATE OR REPLACE FUNCTION @extschema@.llm_create_datasource(name text, url text,
+                                                  replace boolean DEFAULT false)
+RETURNS void LANGUAGE sql AS $$ SELECT llm._datasource('create', name, url, replace) $$;
 COMMENT ON FUNCTION @extschema@.llm_create_datasource(text, text, boolean)
     IS 'Register an external database (any SQLAlchemy URL) for llm_finetune(..., datasource => name); the password is kept in a user mapping';
 
 CREATE OR REPLACE FUNCTION @extschema@.llm_drop_datasource(name text)
-RETURNS void LANGUAGE plpython3u AS $$
-if 'pg_llm' not in GD: plpy.execute("SELECT llm._boot()")
-from pg_llm.boot import run_api
-return run_api(plpy, "pg_llm.api.finetune:drop_datasource", name)
-$$;
+RETURNS void LANGUAGE sql AS $$ SELECT llm._datasource('drop', name, NULL, NULL) $$;
 COMMENT ON FUNCTION @extschema@.llm_drop_datasource(text)
     IS 'Drop a datasource registered by llm_create_datasource, with its user mappings';
 
