@@ -11,14 +11,18 @@ code itself. Values come from the rows, so every gold query returns rows (tested
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 
 from .realistic_schemas import RCol, RDatabase, RTable, Domain, Style, column_name, _literal
 
 KINDS = ("filter", "aggregate", "group", "order", "join", "join3", "subquery", "distinct",
          "date", "null")
+# The wording of each question, apart from its logic (as phrasings.json for questions.py).
+PHRASINGS = json.loads((Path(__file__).parent / "realistic_phrasings.json").read_text())
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
           "September", "October", "November", "December")
 
@@ -33,6 +37,10 @@ class RContext:
     def pick(self, seq):
         seq = list(seq)
         return self.rng.choice(seq) if seq else None
+
+    def say(self, question: str, **fields) -> str:
+        """One of a question's phrasings (realistic_phrasings.json), filled in with `fields`."""
+        return self.pick(PHRASINGS[question]).format(**fields)
 
     def col(self, table: RTable, col: RCol | None) -> str:
         """Physical column name; None is the table's primary key."""
@@ -163,12 +171,11 @@ def filter_rows(ctx: RContext):
     if ctx.rng.random() < 0.35:
         second = condition(ctx, table, rows=cond[2], kinds=("number", "date", "timestamp"))
         if second and second[0].split()[0] != cond[0].split()[0]:
-            q = ctx.pick((f"List the {_plural(shown.phrase)} of {table.noun} {cond[1]} and {second[1]}.",
-                          f"Which {table.noun} are {cond[1]} and {second[1]}? Give their {_plural(shown.phrase)}."))
+            q = ctx.say("filter_two_conditions", shown_plural=_plural(shown.phrase),
+                        tables=table.noun, cond=cond[1], second=second[1])
             return q, f"SELECT {ctx.col(table, shown)} FROM {table.name} WHERE {cond[0]} AND {second[0]}"
-    q = ctx.pick((f"List the {_plural(shown.phrase)} of {table.noun} {cond[1]}.",
-                  f"What are the {_plural(shown.phrase)} of the {table.noun} {cond[1]}?",
-                  f"Show the {shown.phrase} of every {table.singular} {cond[1]}."))
+    q = ctx.say("filter_one_condition", shown_plural=_plural(shown.phrase), tables=table.noun,
+                cond=cond[1], shown=shown.phrase, table=table.singular)
     return q, f"SELECT {ctx.col(table, shown)} FROM {table.name} WHERE {cond[0]}"
 
 
@@ -179,12 +186,11 @@ def aggregate_rows(ctx: RContext):
         cond = condition(ctx, table)
         if not cond:
             return None
-        q = ctx.pick((f"How many {table.noun} are there {cond[1]}?", f"Count the {table.noun} {cond[1]}."))
+        q = ctx.say("count_where", tables=table.noun, cond=cond[1])
         return q, f"SELECT COUNT(*) FROM {table.name} WHERE {cond[0]}"
     col = ctx.pick(nums)
     func, word = agg(ctx, col)
-    q = ctx.pick((f"What is the {word} {col.phrase} of all {table.noun}?",
-                  f"Give the {word} {col.phrase} over all {table.noun}."))
+    q = ctx.say("aggregate_all", word=word, col=col.phrase, tables=table.noun)
     return q, f"SELECT {func}({ctx.col(table, col)}) FROM {table.name}"
 
 
@@ -211,8 +217,8 @@ def group_having(ctx: RContext):
         cut = int((avgs[0] + avgs[-1]) / 2)
         if not any(a > cut for a in avgs):
             return None
-        q = ctx.pick((f"Which {_plural(cat.phrase)} of {table.noun} have an average {num.phrase} above {cut}? Show the {cat.phrase} and the average.",
-                      f"For each {cat.phrase} whose {table.noun} average more than {cut} in {num.phrase}, show the {cat.phrase} and that average."))
+        q = ctx.say("groups_above_average", cats=_plural(cat.phrase), tables=table.noun,
+                    num=num.phrase, cut=cut, cat=cat.phrase)
         n = ctx.col(table, num)
         return q, (f"SELECT {ctx.col(table, cat)}, AVG({n}) FROM {table.name} "
                    f"GROUP BY {ctx.col(table, cat)} HAVING AVG({n}) > {cut}")
@@ -220,8 +226,8 @@ def group_having(ctx: RContext):
     if top < 2:
         return None
     k = ctx.rng.randint(1, top - 1)
-    q = ctx.pick((f"Which {_plural(cat.phrase)} have more than {k} {table.noun}? Show the {cat.phrase} and the count.",
-                  f"Count the {table.noun} per {cat.phrase}, keeping only those with more than {k}."))
+    q = ctx.say("groups_above_count", cats=_plural(cat.phrase), k=k, tables=table.noun,
+                cat=cat.phrase)
     c = ctx.col(table, cat)
     return q, f"SELECT {c}, COUNT(*) FROM {table.name} GROUP BY {c} HAVING COUNT(*) > {k}"
 
@@ -242,8 +248,8 @@ def order_limit(ctx: RContext):
            f"ORDER BY {ctx.col(table, col)} {'DESC' if desc else 'ASC'} LIMIT {k}")
     if k == 1:
         return f"Which {table.singular} has the {most} {col.phrase}? Give its {shown.phrase}.", sql
-    return ctx.pick((f"List the {_plural(shown.phrase)} of the {k} {table.noun} with the {most} {col.phrase}.",
-                     f"Show the top {k} {table.noun} by {most} {col.phrase}: their {_plural(shown.phrase)}.")), sql
+    return ctx.say("top_k", shown_plural=_plural(shown.phrase), k=k, tables=table.noun, most=most,
+                   col=col.phrase), sql
 
 
 # --- joins ----------------------------------------------------------------------------------
@@ -258,8 +264,8 @@ def join_two(ctx: RContext):
         if not cond:
             return None
         pl = parent.label
-        q = ctx.pick((f"List the {_plural(pl.phrase)} of {parent.noun} that have {child.noun} {cond[1]}.",
-                      f"Which {parent.noun} have at least one {child.singular} {cond[1]}? Give their {_plural(pl.phrase)}."))
+        q = ctx.say("parents_having_children", labels=_plural(pl.phrase), parents=parent.noun,
+                    children=child.noun, cond=cond[1], child=child.singular)
         return q, (f"SELECT DISTINCT {ctx.q(parent, pl)} FROM {parent.name} JOIN {child.name} "
                    f"ON {ctx.q(child, fkcol)} = {ctx.q(parent, None)} WHERE {cond[0]}")
     if variant == 1:
@@ -271,8 +277,9 @@ def join_two(ctx: RContext):
         keys = {r["key"] for r in cond[2]}
         if not any(r[_key(fkcol)] in keys for r in ctx.rows(child)):
             return None
-        q = ctx.pick((f"List the {_plural(shown.phrase)} of the {child.noun} of {parent.noun} {cond[1]}.",
-                      f"Show the {shown.phrase} of every {child.singular} whose {parent.singular} is one {cond[1]}."))
+        q = ctx.say("children_of_parents", shown_plural=_plural(shown.phrase), children=child.noun,
+                    parents=parent.noun, cond=cond[1], shown=shown.phrase, child=child.singular,
+                    parent=parent.singular)
         return q, (f"SELECT {ctx.q(child, shown)} FROM {child.name} JOIN {ctx.join_on(child, parent)} "
                    f"WHERE {cond[0]}")
     if not parent.of_kind("label"):
@@ -282,12 +289,11 @@ def join_two(ctx: RContext):
     if nums and ctx.rng.random() < 0.5:
         num = ctx.pick(nums)
         func, word = agg(ctx, num)
-        q = ctx.pick((f"For each {parent.singular}, show its {pl.phrase} and the {word} {num.phrase} of its {child.noun}.",
-                      f"What is the {word} {num.phrase} of {child.noun} per {parent.singular} {pl.phrase}?"))
+        q = ctx.say("aggregate_per_parent", parent=parent.singular, label=pl.phrase, word=word,
+                    num=num.phrase, children=child.noun)
         return q, (f"SELECT {ctx.q(parent, pl)}, {func}({ctx.q(child, num)}) FROM {child.name} "
                    f"JOIN {ctx.join_on(child, parent)} GROUP BY {ctx.q(parent, pl)}")
-    q = ctx.pick((f"How many {child.noun} does each {parent.singular} have? Show the {pl.phrase} and the count.",
-                  f"Count the {child.noun} of every {parent.singular}, by {parent.singular} {pl.phrase}."))
+    q = ctx.say("count_per_parent", children=child.noun, parent=parent.singular, label=pl.phrase)
     return q, (f"SELECT {ctx.q(parent, pl)}, COUNT(*) FROM {child.name} JOIN {ctx.join_on(child, parent)} "
                f"GROUP BY {ctx.q(parent, pl)}")
 
@@ -348,11 +354,10 @@ def join_three(ctx: RContext):
     if nums and ctx.rng.random() < 0.6:
         num = ctx.pick(nums)
         func, word = agg(ctx, num)
-        q = ctx.pick((f"What is the {word} {num.phrase} of {c.noun} on {mid.noun} of {a.noun} {cond[1]}?",
-                      f"Give the {word} {num.phrase} over all {c.noun} whose {mid.singular} belongs to {a.noun} {cond[1]}."))
+        q = ctx.say("chain_aggregate", word=word, num=num.phrase, c=c.noun, mids=mid.noun,
+                    a=a.noun, cond=cond[1], mid=mid.singular)
         return q, f"SELECT {func}({ctx.q(c, num)}) {joins}"
-    q = ctx.pick((f"How many {c.noun} are there on {mid.noun} of {a.noun} {cond[1]}?",
-                  f"Count the {c.noun} whose {mid.singular} belongs to {a.noun} {cond[1]}."))
+    q = ctx.say("chain_count", c=c.noun, mids=mid.noun, a=a.noun, cond=cond[1], mid=mid.singular)
     return q, f"SELECT COUNT(*) {joins}"
 
 
@@ -369,8 +374,9 @@ def subquery(ctx: RContext):
             return None
         above = ctx.rng.random() < 0.6
         n = ctx.col(table, num)
-        q = ctx.pick((f"Which {table.noun} have {_a(num.phrase)} {'above' if above else 'below'} the average? Give their {_plural(shown.phrase)}.",
-                      f"List the {_plural(shown.phrase)} of {table.noun} whose {num.phrase} is {'higher' if above else 'lower'} than the average {num.phrase}."))
+        q = ctx.say("above_average", tables=table.noun, a_num=_a(num.phrase),
+                    above_below='above' if above else 'below', shown_plural=_plural(shown.phrase),
+                    num=num.phrase, higher_lower='higher' if above else 'lower')
         return q, (f"SELECT {ctx.col(table, shown)} FROM {table.name} WHERE {n} {'>' if above else '<'} "
                    f"(SELECT AVG({n}) FROM {table.name})")
     edge = ctx.pick(e for e in ctx.domain.foreign_keys() if e[2].of_kind("label"))
@@ -386,11 +392,11 @@ def subquery(ctx: RContext):
         negate = False
     pl = parent.label
     if negate:
-        q = ctx.pick((f"Which {parent.noun} have no {child.noun} {cond[1]}? Give their {_plural(pl.phrase)}.",
-                      f"List the {_plural(pl.phrase)} of {parent.noun} without any {child.singular} {cond[1]}."))
+        q = ctx.say("parents_without_children", parents=parent.noun, children=child.noun,
+                    cond=cond[1], labels=_plural(pl.phrase), child=child.singular)
     else:
-        q = ctx.pick((f"Which {parent.noun} have {child.noun} {cond[1]}? Give their {_plural(pl.phrase)}.",
-                      f"List the {_plural(pl.phrase)} of {parent.noun} with {_a(child.singular)} {cond[1]}."))
+        q = ctx.say("parents_with_children", parents=parent.noun, children=child.noun,
+                    cond=cond[1], labels=_plural(pl.phrase), a_child=_a(child.singular))
     return q, (f"SELECT {ctx.col(parent, pl)} FROM {parent.name} WHERE {ctx.col(parent, None)} "
                f"{'NOT IN' if negate else 'IN'} (SELECT {ctx.col(child, fkcol)} FROM {child.name} WHERE {cond[0]})")
 
@@ -401,8 +407,8 @@ def distinct(ctx: RContext):
         cond = condition(ctx, child)
         if not cond:
             return None
-        q = ctx.pick((f"How many different {parent.noun} have {child.noun} {cond[1]}?",
-                      f"Count the distinct {parent.noun} among {child.noun} {cond[1]}."))
+        q = ctx.say("count_distinct_parents", parents=parent.noun, children=child.noun,
+                    cond=cond[1])
         return q, f"SELECT COUNT(DISTINCT {ctx.col(child, fkcol)}) FROM {child.name} WHERE {cond[0]}"
     table = ctx.pick(t for t in ctx.domain.tables if [c for c in t.of_kind("category") if not c.nullable])
     if table is None:
@@ -410,11 +416,10 @@ def distinct(ctx: RContext):
     cat = ctx.pick(c for c in table.of_kind("category") if not c.nullable)
     cond = condition(ctx, table, kinds=("number", "date", "timestamp"))
     if cond and ctx.rng.random() < 0.6:
-        q = ctx.pick((f"Which distinct {_plural(cat.phrase)} occur among {table.noun} {cond[1]}?",
-                      f"List each {cat.phrase} once for the {table.noun} {cond[1]}."))
+        q = ctx.say("distinct_where", cats=_plural(cat.phrase), tables=table.noun, cond=cond[1],
+                    cat=cat.phrase)
         return q, f"SELECT DISTINCT {ctx.col(table, cat)} FROM {table.name} WHERE {cond[0]}"
-    q = ctx.pick((f"List the different {_plural(cat.phrase)} of {table.noun}.",
-                  f"Which {_plural(cat.phrase)} appear among the {table.noun}? List each once."))
+    q = ctx.say("distinct_all", cats=_plural(cat.phrase), tables=table.noun)
     return q, f"SELECT DISTINCT {ctx.col(table, cat)} FROM {table.name}"
 
 
@@ -437,11 +442,11 @@ def dates(ctx: RContext):
         where = f"{c} >= {_literal(first)} AND {c} < {_literal(nxt)}"
         when = f"in {MONTHS[some.month - 1]} {some.year}"
     if ctx.rng.random() < 0.4 or shown is None or shown.name == col.name:
-        q = ctx.pick((f"How many {table.noun} have {_a(col.phrase)} {when}?",
-                      f"Count the {table.noun} whose {col.phrase} falls {when}."))
+        q = ctx.say("count_in_period", tables=table.noun, a_col=_a(col.phrase), when=when,
+                    col=col.phrase)
         return q, f"SELECT COUNT(*) FROM {table.name} WHERE {where}"
-    q = ctx.pick((f"List the {_plural(shown.phrase)} of {table.noun} with {_a(col.phrase)} {when}.",
-                  f"Which {table.noun} have their {col.phrase} {when}? Give their {_plural(shown.phrase)}."))
+    q = ctx.say("list_in_period", shown_plural=_plural(shown.phrase), tables=table.noun,
+                a_col=_a(col.phrase), when=when, col=col.phrase)
     return q, f"SELECT {ctx.col(table, shown)} FROM {table.name} WHERE {where}"
 
 
@@ -453,18 +458,18 @@ def nulls(ctx: RContext):
     c = ctx.col(table, col)
     missing = ctx.rng.random() < 0.6
     if ctx.rng.random() < 0.4:
-        q = (ctx.pick((f"How many {table.noun} have no {col.phrase}?", f"Count the {table.noun} without {_a(col.phrase)}."))
+        q = (ctx.say("count_missing", tables=table.noun, col=col.phrase, a_col=_a(col.phrase))
              if missing else
-             ctx.pick((f"How many {table.noun} have {_a(col.phrase)}?", f"Count the {table.noun} with {_a(col.phrase)} recorded.")))
+             ctx.say("count_present", tables=table.noun, a_col=_a(col.phrase)))
         return q, f"SELECT COUNT(*) FROM {table.name} WHERE {c} IS {'NULL' if missing else 'NOT NULL'}"
     shown = display(ctx, table, exclude=(col.name,))
     if shown is None:
         return None
-    q = (ctx.pick((f"List the {_plural(shown.phrase)} of {table.noun} with no {col.phrase}.",
-                   f"Which {table.noun} have no {col.phrase} recorded? Give their {_plural(shown.phrase)}."))
+    q = (ctx.say("list_missing", shown_plural=_plural(shown.phrase), tables=table.noun,
+                 col=col.phrase)
          if missing else
-         ctx.pick((f"List the {_plural(shown.phrase)} of {table.noun} that have {_a(col.phrase)}.",
-                   f"Which {table.noun} have {_a(col.phrase)} recorded? Give their {_plural(shown.phrase)}.")))
+         ctx.say("list_present", shown_plural=_plural(shown.phrase), tables=table.noun,
+                 a_col=_a(col.phrase)))
     return q, f"SELECT {ctx.col(table, shown)} FROM {table.name} WHERE {c} IS {'NULL' if missing else 'NOT NULL'}"
 
 
