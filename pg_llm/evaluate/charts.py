@@ -1,11 +1,13 @@
 """A PNG bar chart comparing the models of one evaluation run (CLI side only).
 
-Reads llm.evaluations over a psycopg connection; matplotlib (Agg) is imported here only, so
-the backend never loads it. The PNG's tEXt chunks name the run and its models, so a script
+Reads llm.evaluations over a psycopg connection (pg_llm.catalog.reports); matplotlib (Agg)
+is imported here only, so the backend never loads it. The PNG's tEXt chunks name the run and its models, so a script
 (or a test) can tell what a chart shows without looking at pixels.
 """
 
 from __future__ import annotations
+
+from pg_llm.catalog import reports
 
 METRICS = [("execution_match", "execution match"), ("exact_match", "exact match"),
            ("succinct_rate", "succinct")]
@@ -14,26 +16,17 @@ METRICS = [("execution_match", "execution match"), ("exact_match", "exact match"
 def resolve_run(conn, ref: str) -> int:
     """'latest' -> the newest run; a number -> the run that evaluation id belongs to."""
     if ref == "latest":
-        row = conn.execute("SELECT max(run_id) FROM llm.evaluations").fetchone()
-        if row is None or row[0] is None:
+        run_id = reports.latest_evaluation_run(conn)
+        if run_id is None:
             raise SystemExit("pg-llm plot: no evaluations yet (run SELECT * FROM llm_evaluate(...))")
-        return row[0]
+        return run_id
     if not ref.isdigit():
         raise SystemExit(f"pg-llm plot: evaluation must be an id or 'latest', got {ref!r}")
-    row = conn.execute("SELECT run_id FROM llm.evaluations WHERE id = %s", (int(ref),)).fetchone()
-    if row is None:
+    run_id = reports.evaluation_run_of(conn, int(ref))
+    if run_id is None:
         raise SystemExit(f"pg-llm plot: evaluation {ref} does not exist "
                          "(SELECT id, run_id, model FROM llm.evaluations)")
-    return row[0]
-
-
-def load_run(conn, run_id: int) -> list[dict]:
-    cursor = conn.execute("""
-        SELECT id, name, entry, model, version, n, n_executable, execution_match, exact_match,
-               succinct_rate, avg_completion_tokens, avg_latency_ms
-        FROM llm.evaluations WHERE run_id = %s ORDER BY id""", (run_id,))
-    names = [d.name for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
+    return run_id
 
 
 def label(row: dict) -> str:
@@ -51,7 +44,7 @@ def plot_run(conn, ref: str, output: str) -> tuple[int, list[str]]:
     import matplotlib.pyplot as plt
 
     run_id = resolve_run(conn, ref)
-    rows = load_run(conn, run_id)
+    rows = reports.evaluation_run(conn, run_id)
     labels = [label(r) for r in rows]
     width = 0.8 / len(METRICS)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(rows) + 2), 4.2), dpi=100)

@@ -1,8 +1,9 @@
 """`pg-llm jobs [--watch]` and `pg-llm plot job ID -o loss.png`: follow fine-tuning from a shell.
 
-Both read the catalog over psycopg (DSN from --dsn, else the PG* environment variables);
-`--watch` also calls llm_refresh() each round, so jobs move even without pg_cron. tqdm and
-matplotlib are imported here only: the backend never imports this module.
+Both read the catalog over psycopg through pg_llm.catalog.reports (DSN from --dsn, else the
+PG* environment variables); `--watch` also calls llm_refresh() each round, so jobs move even
+without pg_cron. tqdm and matplotlib are imported here only: the backend never imports this
+module.
 """
 
 from __future__ import annotations
@@ -10,32 +11,14 @@ from __future__ import annotations
 import sys
 import time
 
+from pg_llm.catalog import reports
 from pg_llm.cli import plot_subparsers
-
-JOBS_SQL = """
-SELECT j.id, j.model, j.engine, j.status, j.provider_job_id, j.n_conversations,
-       j.estimated_tokens, j.trained_tokens, j.result_version, j.error, j.created_at,
-       e.step, e.total_steps, e.loss, e.valid_loss
-FROM llm.jobs j
-LEFT JOIN LATERAL (SELECT step, total_steps, loss, valid_loss FROM llm.job_events
-                   WHERE job_id = j.id AND step IS NOT NULL
-                   ORDER BY step DESC, id DESC LIMIT 1) e ON true
-{where}
-ORDER BY j.id DESC LIMIT %(limit)s
-"""
 
 
 def _connect(dsn: str | None):
     import psycopg
 
     return psycopg.connect(dsn or "", autocommit=True)
-
-
-def _jobs(conn, *, unfinished_only=False, limit=50) -> list[dict]:
-    where = "WHERE j.status IN ('pending', 'queued', 'running')" if unfinished_only else ""
-    cur = conn.execute(JOBS_SQL.format(where=where), {"limit": limit})
-    names = [d.name for d in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
 def _fmt(value, spec="") -> str:
@@ -61,7 +44,7 @@ def watch(conn, *, interval: float, refresh: bool, out=sys.stderr) -> int:
         while True:
             if refresh:
                 conn.execute("SELECT llm_refresh()")
-            running = {j["id"]: j for j in _jobs(conn, unfinished_only=True, limit=1000)}
+            running = {j["id"]: j for j in reports.jobs(conn, unfinished_only=True, limit=1000)}
             for job_id, j in running.items():
                 bar = bars.get(job_id)
                 if bar is None:
@@ -75,13 +58,12 @@ def watch(conn, *, interval: float, refresh: bool, out=sys.stderr) -> int:
                                     refresh=False)
                 bar.refresh()
             for job_id in [k for k in bars if k not in running]:
-                final = conn.execute("SELECT status, result_version, error, (SELECT max(step) "
-                                     "FROM llm.job_events WHERE job_id = %s) FROM llm.jobs "
-                                     "WHERE id = %s", (job_id, job_id)).fetchone()
+                final = reports.job(conn, job_id)
                 bar = bars.pop(job_id)
-                bar.n = final[3] or bar.n          # the steps recorded since the last round
-                bar.set_postfix_str(f"{final[0]}" + (f" -> version {final[1]}" if final[1]
-                                                     else f": {final[2] or ''}"))
+                bar.n = final["last_step"] or bar.n    # the steps recorded since the last round
+                bar.set_postfix_str(final["status"] + (
+                    f" -> version {final['result_version']}" if final["result_version"]
+                    else f": {final['error'] or ''}"))
                 bar.close()
             if not running:
                 return 0
@@ -97,11 +79,11 @@ def cmd_jobs(args) -> int:
     with _connect(args.dsn) as conn:
         if args.watch:
             status = watch(conn, interval=args.interval, refresh=not args.no_refresh)
-            print_jobs(_jobs(conn, limit=args.limit))
+            print_jobs(reports.jobs(conn, limit=args.limit))
             return status
         if not args.no_refresh:
             conn.execute("SELECT llm_refresh()")
-        print_jobs(_jobs(conn, limit=args.limit))
+        print_jobs(reports.jobs(conn, limit=args.limit))
     return 0
 
 
@@ -112,12 +94,10 @@ def plot_job(conn, job_id: int, output: str) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    job = conn.execute("SELECT model, status, result_version FROM llm.jobs WHERE id = %s",
-                       (job_id,)).fetchone()
+    job = reports.job(conn, job_id)
     if job is None:
         raise SystemExit(f"pg-llm plot: job {job_id} does not exist (see `pg-llm jobs`)")
-    rows = conn.execute("SELECT step, loss, valid_loss FROM llm.job_events WHERE job_id = %s "
-                        "AND step IS NOT NULL ORDER BY step, id", (job_id,)).fetchall()
+    rows = reports.job_losses(conn, job_id)
     if not rows:
         raise SystemExit(f"pg-llm plot: job {job_id} has no step events yet "
                          "(SELECT llm_refresh() records them)")
@@ -128,8 +108,8 @@ def plot_job(conn, job_id: int, output: str) -> int:
         ax.plot([v[0] for v in valid], [v[1] for v in valid], marker="o", label="valid loss")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
-    version = f", version {job[2]}" if job[2] else ""
-    ax.set_title(f"job {job_id}: {job[0]} ({job[1]}{version})")
+    version = f", version {job['result_version']}" if job["result_version"] else ""
+    ax.set_title(f"job {job_id}: {job['model']} ({job['status']}{version})")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
