@@ -40,3 +40,4 @@ class EngineRequestFailed(LlmError): sqlstate = "HV000"  # fdw_error
 class InvalidData(LlmError): sqlstate = "22000"  # data_exception
 class BudgetExceeded(LlmError): sqlstate = "53400"  # configuration_limit_exceeded
 class JobStateError(LlmError): sqlstate = "55000"  # object_not_in_prerequisite_state
+class FeatureNotSupported(LlmError): sqlstate = "0A000"  # feature_not_supported

@@ -11,12 +11,13 @@ from __future__ import annotations
 import itertools
 import json
 
-from pg_llm import (answering, deployment_routes, multicorn_scan, row_errors, structured_output,
-                    templates)
+from pg_llm import (answering, deployment_routes, multicorn_scan, row_errors, sql_grammar,
+                    structured_output, templates)
 from pg_llm.engines import settings_from_options
 from pg_llm.engines.client import ChatRequest, EngineSettings
 from pg_llm.engines.options import REQUEST_OPTIONS, as_int, check_request_option
-from pg_llm.errors import InvalidParameter, MissingPromptValue, UndefinedObject
+from pg_llm.errors import (FeatureNotSupported, InvalidParameter, MissingPromptValue,
+                           UndefinedObject)
 from pg_llm.model_features import Features
 from pg_llm.multicorn import ForeignDataWrapper
 
@@ -92,6 +93,8 @@ class ModelTable(ForeignDataWrapper):
         self.output_columns = structured_output.columns_from_option(options.get("output_columns"))
         self.response_format = (structured_output.response_format(self.model, self.output_columns)
                                 if self.output_columns else None)
+        # the variable holding the schema's DDL: answers decode under its SQL grammar
+        self.sql_grammar_from = options.get("sql_grammar_from") or None
 
     def settings_for(self, version) -> "EngineSettings":
         """The engine answering `version`: the table's own, or where it was deployed."""
@@ -190,6 +193,25 @@ class ModelTable(ForeignDataWrapper):
             plans.append((combo, effective, unique[request]))
         return requests, versions, tolerate, plans
 
+    def _sql_grammar(self, version: str, values: dict) -> tuple[str, str]:
+        """(body field, GBNF) of the schema in the sql_grammar_from variable; refused (0A000)
+        where the answering engine would not apply it."""
+        if version in self.deployments:
+            engine = self.deployments[version]["engine"]
+            raise FeatureNotSupported(
+                f'version {version} of model "{self.model}" is served by engine "{engine}", '
+                "which does not take a SQL grammar (sql_grammar_from)",
+                hint=f"query it without the grammar from another model, or undeploy it: "
+                     f"llm_undeploy_version('{self.model}', {version})")
+        field = sql_grammar.require_grammar_provider(self.options.get("provider"),
+                                                     self.settings.name)
+        if self.sql_grammar_from not in values:
+            raise InvalidParameter(f'sql_grammar_from names "{self.sql_grammar_from}", which is '
+                                   f'not a variable of model "{self.model}"',
+                                   hint="re-set it with llm_alter_model")
+        return field, sql_grammar.grammar_for_ddl(values[self.sql_grammar_from],
+                                                  variable=self.sql_grammar_from)
+
     def _allowed_values(self, quals) -> dict[str, list]:
         """Column -> the values its '=' / '= ANY' quals allow (intersection when several)."""
         allowed: dict[str, list] = {}
@@ -241,6 +263,9 @@ class ModelTable(ForeignDataWrapper):
         request_options = {k: ((v,) if k == "stop" else v) for k, v in options.items()}
         if self.response_format:
             request_options["response_format"] = self.response_format  # JSON text: hashable
+        if self.sql_grammar_from:
+            field, grammar = self._sql_grammar(version, values)
+            request_options[field] = grammar
         request = ChatRequest(model=model_id, messages=tuple(messages),
                               options=tuple(sorted(request_options.items())))
         effective = dict(options)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 
 from pg_llm.api.arguments import json_object
-from pg_llm.api.engines import require_catalog_write
+from pg_llm import sql_grammar, templates
+from pg_llm.api.engines import require_catalog_write, require_engine
 from pg_llm.api.models import OPTIONS_HINT, _parse_model_options, require_model
 from pg_llm.catalog import models as catalog
 from pg_llm.errors import InvalidParameter
@@ -26,5 +27,17 @@ def alter_model(plpy, name, options):
     for key in [k for k, v in changes.items() if v is None]:
         merged.pop(key, None)
     merged.update(_parse_model_options({k: v for k, v in changes.items() if v is not None}))
+    if merged.get("sql_grammar_from"):
+        sql_grammar.check_model_option(merged["sql_grammar_from"], _prompt_columns(model),
+                                       require_engine(plpy, model["engine"])["provider"], merged)
     catalog.set_model_options(plpy, name, merged)
     return json.dumps(merged)
+
+
+def _prompt_columns(model: dict) -> list[str]:
+    columns = templates.parse_template(model["prompt_template"], predict=model["predict"])
+    if model["system_prompt"]:
+        columns += [c for c in templates.parse_template(model["system_prompt"], what="system_prompt",
+                                                        predict=model["predict"])
+                    if c not in columns]
+    return columns

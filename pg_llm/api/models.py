@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pg_llm import templates
+from pg_llm import sql_grammar, templates
 from pg_llm.api.arguments import json_object
 from pg_llm.api.engines import require_catalog_write, require_engine, require_named
 from pg_llm.catalog import models as catalog
@@ -42,7 +42,7 @@ def create_model(plpy, name, engine, model_name, prompt_template, predict="answe
         options = {**_parse_model_options(options), "output_columns": output_columns}
     templates.check_identifier(name, "model name")
     require_catalog_write(plpy, "llm.models", "llm.model_versions")
-    require_engine(plpy, engine)
+    engine_row = require_engine(plpy, engine)
     if not isinstance(model_name, str) or not model_name.strip():
         raise InvalidParameter("model_name must not be empty",
                                hint="give the provider's model id, e.g. 'smollm2-135m-instruct'")
@@ -60,6 +60,9 @@ def create_model(plpy, name, engine, model_name, prompt_template, predict="answe
             if column not in prompt_columns:
                 prompt_columns.append(column)
     parsed_options = _parse_model_options(options)
+    if "sql_grammar_from" in parsed_options:
+        sql_grammar.check_model_option(parsed_options["sql_grammar_from"], prompt_columns,
+                                       engine_row["provider"], parsed_options)
     if catalog.get_model(plpy, name) is not None:
         raise DuplicateObject(f'model "{name}" already exists',
                               hint=f"drop it with SELECT llm_drop_model('{name}') or pick another name")

@@ -30,6 +30,18 @@ def resolve_model(state, model_id):
     return resolved
 
 
+async def _grammar(state, base, params, max_tokens) -> str | None:
+    """The request's GBNF, parsed now so that a bad one is a 400 (and cached for decoding)."""
+    if params.grammar is None:
+        # its strings sized so that the answer closes within max_tokens
+        return grammar_for(params.response_format, max_tokens)
+    try:
+        await run_in_threadpool(state.inference.check_grammar, base, params.grammar)
+    except ValueError as exc:
+        raise bad_request(str(exc), "grammar") from None
+    return params.grammar
+
+
 async def _prompt_tokens(state, base, messages):
     try:
         return await run_in_threadpool(state.inference.chat_prompt, base, messages)
@@ -51,8 +63,7 @@ async def chat_completions(request: Request):
         prompt_tokens=tokens, max_tokens=max_tokens,
         temperature=params.temperature, top_p=params.top_p, seed=params.seed,
         stop=params.stop, adapter=ft.adapter_path if ft else None,
-        # its strings sized so that the answer closes within max_tokens
-        grammar=grammar_for(params.response_format, max_tokens),
+        grammar=await _grammar(state, base, params, max_tokens),
         on_event=lambda kind, payload: loop.call_soon_threadsafe(events.put_nowait,
                                                                  (kind, payload)))
     try:

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from ..errors import bad_request
 from ..numbers import valid_number
 
+# A grammar is parsed for each new text (then cached): bound what one request may ask for.
+MAX_GRAMMAR_CHARS = 256 * 1024
+
 ROLE_ALIASES = {"system": "system", "developer": "system", "user": "user",
                 "assistant": "assistant"}
 
@@ -23,6 +26,7 @@ class ChatParams:
     stream: bool = False
     include_usage: bool = False
     response_format: dict | None = None  # validated; chat.py sizes its grammar to max_tokens
+    grammar: str | None = None  # GBNF (llama.cpp server's field), e.g. pg_llm.sql_grammar
 
 
 def _content_text(content, index: int) -> str:
@@ -89,6 +93,16 @@ def parse_chat_body(body: dict) -> ChatParams:
         grammar_for(body.get("response_format"), max_tokens)  # a 400 here, not at submit
     except InvalidResponseFormat as exc:
         raise bad_request(str(exc), "response_format") from None
+    grammar = body.get("grammar")
+    if grammar is not None:
+        if not isinstance(grammar, str) or not grammar.strip():
+            raise bad_request("'grammar' must be a non-empty string (GBNF).", "grammar")
+        if len(grammar) > MAX_GRAMMAR_CHARS:
+            raise bad_request(f"'grammar' has {len(grammar)} characters; at most "
+                              f"{MAX_GRAMMAR_CHARS} are accepted.", "grammar")
+        if (body.get("response_format") or {}).get("type") not in (None, "text"):
+            raise bad_request("Give either 'grammar' or a JSON 'response_format', not both.",
+                              "grammar")
     return ChatParams(model=model, messages=parse_messages(body.get("messages")),
                       max_tokens=max_tokens,
                       temperature=_number(body, "temperature", 0.0, 2.0, 1.0),
@@ -96,4 +110,4 @@ def parse_chat_body(body: dict) -> ChatParams:
                       seed=_number(body, "seed", -(1 << 63), (1 << 63) - 1, None, int),
                       stop=stop, stream=stream,
                       include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
-                      response_format=body.get("response_format"))
+                      response_format=body.get("response_format"), grammar=grammar)

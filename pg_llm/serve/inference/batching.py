@@ -38,7 +38,7 @@ class GenerationRequest:
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
     adapter: Path | None = None
-    grammar: str | None = None  # GBNF the answer must match (json_grammar)
+    grammar: str | None = None  # GBNF the answer must match (json_grammar, or the body's grammar)
     # on_event(kind, payload): ("text", str) zero or more times, then ("done", dict) or
     # ("error", str). Called from the engine thread; must not block.
     on_event: Callable[[str, object], None] = lambda kind, payload: None

@@ -63,6 +63,10 @@ class InferenceEngine:
     def text_tokens(self, base: BaseModel, text: str) -> list[int]:
         return self.generator(base).model.tokenize(text)
 
+    def check_grammar(self, base: BaseModel, grammar: str) -> None:
+        """ValueError if llama.cpp cannot parse `grammar`; else it is cached for decoding."""
+        self.generator(base).model.check_grammar(grammar)
+
     def submit(self, base: BaseModel, req: GenerationRequest) -> None:
         self.generator(base).submit(req)
 

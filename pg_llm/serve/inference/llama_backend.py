@@ -7,12 +7,26 @@ one llama_decode call (one seq_id per request) is what makes concurrent requests
 
 from __future__ import annotations
 
+import collections
 import ctypes
+import math
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 _init_lock = threading.Lock()
 _log_callback = None  # must stay referenced: llama.cpp calls it for the process lifetime
+# Compiled grammars kept per model, by text: requests of one schema (or one response_format)
+# clone the parsed grammar instead of parsing its GBNF again.
+GRAMMAR_CACHE_SIZE = 64
+
+
+@dataclass
+class Sampler:
+    """A request's sampler chain, and its grammar kept apart from the chain so that it is
+    checked only against the token the chain picked (see LlamaModel.sample)."""
+    chain: object
+    grammar: object | None = None
 
 
 def _llama_cpp():
@@ -114,6 +128,8 @@ class LlamaModel(LlamaVocab):
         self.batch = lc.llama_batch_init(n_batch, 0, 1)
         self._adapters: dict[Path, object] = {}
         self._active_adapter: Path | None = None
+        self._grammars: collections.OrderedDict[str, object] = collections.OrderedDict()
+        self._grammar_lock = threading.Lock()
 
     def set_threads(self, n_threads: int) -> None:
         if n_threads != self.n_threads:
@@ -158,16 +174,36 @@ class LlamaModel(LlamaVocab):
     def forget_sequence(self, seq_id: int) -> None:
         self.lc.llama_memory_seq_rm(self.memory, seq_id, -1, -1)
 
-    def new_sampler(self, temperature: float, top_p: float, seed: int | None,
-                    grammar: str | None = None):
+    def check_grammar(self, grammar: str) -> None:
+        """ValueError if llama.cpp cannot parse `grammar`; else it is parsed and cached."""
+        with self._grammar_lock:
+            self._grammar_template(grammar)
+
+    def compiled_grammar(self, grammar: str):
+        """A fresh sampler of the grammar, cloned from the cached parse."""
+        with self._grammar_lock:  # an eviction must not free the template while it is cloned
+            return self.lc.llama_sampler_clone(self._grammar_template(grammar))
+
+    def _grammar_template(self, grammar: str):
         lc = self.lc
+        template = self._grammars.get(grammar)
+        if template is None:
+            template = lc.llama_sampler_init_grammar(self.vocab, grammar.encode(), b"root")
+            if not template:
+                raise ValueError("llama.cpp could not parse the grammar (GBNF with a rule "
+                                 "named root)")
+            self._grammars[grammar] = template
+            while len(self._grammars) > GRAMMAR_CACHE_SIZE:
+                lc.llama_sampler_free(self._grammars.popitem(last=False)[1])
+        else:
+            self._grammars.move_to_end(grammar)
+        return template
+
+    def new_sampler(self, temperature: float, top_p: float, seed: int | None,
+                    grammar: str | None = None) -> Sampler:
+        lc = self.lc
+        constraint = self.compiled_grammar(grammar) if grammar else None
         chain = lc.llama_sampler_chain_init(lc.llama_sampler_chain_default_params())
-        if grammar:  # first: tokens that break the grammar never reach the others
-            constraint = lc.llama_sampler_init_grammar(self.vocab, grammar.encode(), b"root")
-            if not constraint:
-                lc.llama_sampler_free(chain)
-                raise ValueError("llama.cpp rejected the grammar of response_format")
-            lc.llama_sampler_chain_add(chain, constraint)
         if temperature <= 0:
             lc.llama_sampler_chain_add(chain, lc.llama_sampler_init_greedy())
         else:
@@ -177,13 +213,53 @@ class LlamaModel(LlamaVocab):
             lc.llama_sampler_chain_add(
                 chain, lc.llama_sampler_init_dist(lc.LLAMA_DEFAULT_SEED if seed is None
                                                   else seed & 0xFFFFFFFF))
-        return chain
+        return Sampler(chain, constraint)
 
-    def sample(self, sampler, batch_index: int) -> int:
-        return self.lc.llama_sampler_sample(sampler, self.ctx, batch_index)
+    def sample(self, sampler: Sampler, batch_index: int) -> int:
+        """The chain's token; under a grammar, the chain's pick if the grammar allows it, else
+        the chain's pick among the tokens the grammar allows (as llama.cpp's own server
+        samples). Checking one token instead of the whole vocabulary keeps a grammar nearly
+        free while the model follows it; both ways give the same greedy answer, and sampling
+        stays exact (a rejected draw is redrawn from the allowed tokens)."""
+        lc = self.lc
+        token = lc.llama_sampler_sample(sampler.chain, self.ctx, batch_index)
+        if sampler.grammar is None:
+            return token
+        if not self._grammar_allows(sampler.grammar, token):
+            candidates, keep = self._all_candidates(batch_index)
+            lc.llama_sampler_apply(sampler.grammar, ctypes.byref(candidates))
+            lc.llama_sampler_apply(sampler.chain, ctypes.byref(candidates))
+            token = candidates.data[candidates.selected].id
+            del keep
+        lc.llama_sampler_accept(sampler.grammar, token)
+        return token
 
-    def free_sampler(self, sampler) -> None:
-        self.lc.llama_sampler_free(sampler)
+    def _grammar_allows(self, grammar, token: int) -> bool:
+        lc = self.lc
+        one = lc.llama_token_data(id=token, logit=1.0, p=0.0)
+        single = lc.llama_token_data_array(data=ctypes.pointer(one), size=1, selected=-1,
+                                           sorted=False)
+        lc.llama_sampler_apply(grammar, ctypes.byref(single))
+        return not math.isinf(one.logit)
+
+    def _all_candidates(self, batch_index: int):
+        """Every token with its logit, as llama.cpp's token data array (and the buffer it
+        points into, which must stay alive while the array is used)."""
+        import numpy as np
+
+        lc = self.lc
+        n = self.n_vocab()
+        logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(self.ctx, batch_index), shape=(n,))
+        buf = np.zeros(n, dtype=[("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
+        buf["id"] = np.arange(n, dtype=np.int32)
+        buf["logit"] = logits
+        data = buf.ctypes.data_as(ctypes.POINTER(lc.llama_token_data))
+        return lc.llama_token_data_array(data=data, size=n, selected=-1, sorted=False), buf
+
+    def free_sampler(self, sampler: Sampler) -> None:
+        self.lc.llama_sampler_free(sampler.chain)
+        if sampler.grammar is not None:
+            self.lc.llama_sampler_free(sampler.grammar)
 
     def logits(self, batch_index: int, n_vocab: int):
         ptr = self.lc.llama_get_logits_ith(self.ctx, batch_index)

@@ -1,0 +1,281 @@
+"""Schema-constrained SQL: the CREATE TABLE statements in a prompt -> a llama.cpp grammar
+(GBNF) under which a model can only write SQL whose bare words are SQL keywords, functions
+or names that schema defines.
+
+Model option ``sql_grammar_from`` names the template variable holding the DDL; each request
+then carries the grammar made from that variable's value in the body field ``grammar`` (the
+field llama.cpp's server reads; the local engine applies it while decoding). Small models
+fail mostly on names ("no such column": ``person.id`` where the key is ``patient_no``); the
+grammar makes those answers impossible, not the wrong logic.
+
+The grammar is lexical: it constrains words, not the statement's structure.
+- keywords, functions and type names: case-insensitive;
+- bare identifiers: a table or column of the DDL (case-insensitive, as PostgreSQL folds
+  them), or an alias ``T1``..``T9`` (the style of sql-create-context); a name the DDL quoted
+  with capitals or spaces only in its quoted form;
+- ``AS <word>`` may name any alias, but a later bare reference to it must be a known name
+  (a context-free grammar has no memory of the alias);
+- numbers, 'string literals', operators, ``( ) , .``; ``x.y`` qualified names;
+- the answer starts with SELECT or WITH and ends at most with one ``;``.
+
+Only light Python: the backend imports this.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+from pg_llm.errors import FeatureNotSupported, InvalidParameter
+
+# Bounds: a grammar the engine must compile for every request stays small. 2,000 names of
+# ~20 characters are ~100 KB of GBNF; the local engine refuses bodies' grammars over
+# MAX_GRAMMAR_CHARS (pg_llm.serve.api.chat_params).
+MAX_NAMES = 2000
+MAX_GRAMMAR_CHARS = 200_000
+
+# The request body field that carries a grammar, per provider that honours one. llama.cpp's
+# server and the local engine read "grammar"; vLLM's field is "guided_grammar" (its own
+# grammar dialect, not tested here) and hosted OpenAI rejects unknown fields: they refuse.
+GRAMMAR_FIELDS = {"local": "grammar"}
+
+KEYWORDS = (
+    "SELECT", "DISTINCT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE",
+    "ILIKE", "BETWEEN", "GROUP", "BY", "HAVING", "ORDER", "ASC", "DESC", "LIMIT", "OFFSET",
+    "JOIN", "INNER", "LEFT", "RIGHT", "FULL", "OUTER", "CROSS", "NATURAL", "ON", "USING",
+    "AS", "UNION", "ALL", "INTERSECT", "EXCEPT", "CASE", "WHEN", "THEN", "ELSE", "END",
+    "EXISTS", "ANY", "SOME", "TRUE", "FALSE", "WITH", "NULLS", "FIRST", "LAST", "FILTER",
+    "OVER", "PARTITION", "ROWS", "INTERVAL", "CAST", "EXTRACT", "YEAR", "MONTH", "DAY",
+    "HOUR", "MINUTE", "SECOND", "WEEK", "QUARTER", "DOW", "EPOCH", "CURRENT_DATE",
+    "CURRENT_TIMESTAMP", "LOCALTIMESTAMP",
+    # functions
+    "COUNT", "SUM", "AVG", "MIN", "MAX", "ROUND", "ABS", "CEIL", "FLOOR", "LOWER", "UPPER",
+    "LENGTH", "TRIM", "SUBSTRING", "SUBSTR", "REPLACE", "CONCAT", "COALESCE", "NULLIF",
+    "GREATEST", "LEAST", "NOW", "DATE_PART", "DATE_TRUNC", "AGE", "TO_CHAR", "STRING_AGG",
+    "ROW_NUMBER", "RANK", "DENSE_RANK",
+    # type names (CAST, typed literals)
+    "DATE", "TIMESTAMP", "TIME", "INTEGER", "INT", "BIGINT", "SMALLINT", "NUMERIC",
+    "DECIMAL", "REAL", "FLOAT", "DOUBLE", "PRECISION", "TEXT", "VARCHAR", "CHAR", "BOOLEAN",
+)
+# T1..T9: the aliases sql-create-context's gold queries use
+ALIAS_RULE = '[tT] [1-9]'
+SYMBOLS = ("<>", "!=", "<=", ">=", "||", "::", "=", "<", ">", "+", "*", "%", "(", ")", ",", ".")
+# '-' and '/' are kept apart: right after them only a word, '(' or a string may follow without
+# a space, so that an answer cannot open a comment ('--', '/*') and hide text from the check
+OPERATORS_BEFORE_WORDS = ("-", "/")
+
+_DDL_TOKEN = re.compile(r"""
+      (?P<comment>--[^\n]*|/\*.*?\*/)
+    | (?P<string>'(?:[^']|'')*')
+    | (?P<quoted>"(?:[^"]|"")+")
+    | (?P<word>[A-Za-z_][A-Za-z0-9_$]*)
+    | (?P<punct>[(),.;])
+    | (?P<other>\S)""", re.VERBOSE | re.DOTALL)
+_BARE = re.compile(r"^[a-z_][a-z0-9_$]*$")
+# elements of a CREATE TABLE body that are constraints, not columns
+_TABLE_CONSTRAINTS = {"constraint", "primary", "foreign", "unique", "check", "exclude", "like"}
+
+
+def _ddl_tokens(text: str) -> list[tuple[str, str]]:
+    """(kind, text) of the DDL's tokens, comments dropped; strings kept whole so that a
+    DEFAULT 'a -- b' or a quoted name with a comma cannot split an element."""
+    return [(m.lastgroup, m.group()) for m in _DDL_TOKEN.finditer(text)
+            if m.lastgroup != "comment"]
+
+
+def _name(kind: str, text: str) -> str | None:
+    if kind == "word":
+        return text.lower()  # PostgreSQL folds unquoted names
+    if kind == "quoted":
+        return text[1:-1].replace('""', '"')
+    return None
+
+
+def schema_names(ddl: str) -> tuple[list[str], list[str]]:
+    """(tables, columns) named by the CREATE TABLE statements in `ddl`, in order, without
+    duplicates. Other text (a question in a comment, prose, other statements) is ignored.
+    A schema-qualified table gives both names (``sales.orders``: ``sales`` and ``orders``)."""
+    tokens = _ddl_tokens(ddl)
+    tables: dict[str, None] = {}
+    columns: dict[str, None] = {}
+    i = 0
+    while i < len(tokens):
+        if not (tokens[i] == ("word", tokens[i][1]) and tokens[i][1].lower() == "create"):
+            i += 1
+            continue
+        j = i + 1
+        while j < len(tokens) and tokens[j][0] == "word" and tokens[j][1].lower() in (
+                "global", "local", "temp", "temporary", "unlogged"):
+            j += 1
+        if j >= len(tokens) or tokens[j][1].lower() != "table":
+            i += 1
+            continue
+        j += 1
+        if [t[1].lower() for t in tokens[j:j + 3]] == ["if", "not", "exists"]:
+            j += 3
+        parts = []
+        while j < len(tokens) and _name(*tokens[j]) is not None:
+            parts.append(_name(*tokens[j]))
+            if j + 1 < len(tokens) and tokens[j + 1][1] == ".":
+                j += 2
+                continue
+            j += 1
+            break
+        if not parts or j >= len(tokens) or tokens[j][1] != "(":
+            i = j
+            continue
+        for part in parts:
+            tables.setdefault(part)
+        i = _read_columns(tokens, j + 1, columns)
+    return list(tables), list(columns)
+
+
+def _read_columns(tokens, i: int, columns: dict) -> int:
+    """Columns of one CREATE TABLE body starting after its '('; returns the index after ')'."""
+    depth, first = 1, True
+    while i < len(tokens) and depth > 0:
+        kind, text = tokens[i]
+        if depth == 1 and first:
+            name = _name(kind, text)
+            if name is not None and not (kind == "word" and name in _TABLE_CONSTRAINTS):
+                columns.setdefault(name)
+            first = False
+        if text == "(" and kind == "punct":
+            depth += 1
+        elif text == ")" and kind == "punct":
+            depth -= 1
+        elif text == "," and kind == "punct" and depth == 1:
+            first = True
+        i += 1
+    return i
+
+
+def _literal(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _case_insensitive(word: str) -> str:
+    """GBNF for `word` in any letter case: [sS] [eE] ... with other characters literal."""
+    out, run = [], ""
+    for ch in word:
+        if ch.isascii() and ch.isalpha():
+            if run:
+                out.append(_literal(run))
+                run = ""
+            out.append(f"[{ch.lower()}{ch.upper()}]")
+        else:
+            run += ch
+    if run:
+        out.append(_literal(run))
+    return " ".join(out)
+
+
+def _identifier_forms(name: str) -> list[str]:
+    """How a name may be written: bare (any case) and quoted if PostgreSQL folds it to
+    itself; otherwise only quoted, exactly."""
+    quoted = _literal('"' + name.replace('"', '""') + '"')
+    if _BARE.match(name):
+        return [_case_insensitive(name), quoted]
+    return [quoted]
+
+
+def build_grammar(names: list[str]) -> str:
+    """The GBNF of SQL whose bare identifiers are `names` (tables and columns)."""
+    if len(names) > MAX_NAMES:
+        raise InvalidParameter(f"the schema names {len(names)} tables and columns; a SQL "
+                               f"grammar allows at most {MAX_NAMES}",
+                               hint="give the model the DDL of the tables the question needs")
+    keywords = {k.lower() for k in KEYWORDS}
+    idents = []
+    for name in names:
+        if name.lower() in keywords and _BARE.match(name):
+            continue  # already a word (a column named "date", "year", "name"...)
+        idents.extend(_identifier_forms(name))
+    keyword_alts = " | ".join(_case_insensitive(k) for k in sorted(KEYWORDS, key=lambda k: -len(k)))
+    ident_alts = " | ".join(idents + [ALIAS_RULE])
+    symbol_alts = " | ".join(_literal(s) for s in SYMBOLS)
+    grammar = f"""root ::= ws? start after-word
+start ::= {_case_insensitive("SELECT")} | {_case_insensitive("WITH")}
+after-word ::= end | ws word after-word | ws? sym after-sym | ws? op after-op
+after-sym ::= end | ws? word after-word | ws? sym after-sym | ws? op after-op
+after-op ::= ws? word after-word | ws? opener after-sym | ws sym after-sym | ws op after-op
+end ::= ws? ";"?
+word ::= keyword | ident | number | alias-def
+sym ::= symbol | string
+opener ::= "(" | string
+op ::= {" | ".join(_literal(o) for o in OPERATORS_BEFORE_WORDS)}
+keyword ::= {keyword_alts}
+ident ::= {ident_alts}
+alias-def ::= {_case_insensitive("AS")} ws [a-zA-Z_] [a-zA-Z0-9_]{{0,30}}
+number ::= [0-9]{{1,18}}
+string ::= "'" ( [^'\\x00-\\x1F] | "''" ){{0,200}} "'"
+symbol ::= {symbol_alts}
+ws ::= [ \\t\\n]{{1,8}}
+"""
+    if len(grammar) > MAX_GRAMMAR_CHARS:
+        raise InvalidParameter(f"the SQL grammar of this schema has {len(grammar)} characters; "
+                               f"at most {MAX_GRAMMAR_CHARS} are sent",
+                               hint="give the model the DDL of the tables the question needs")
+    return grammar
+
+
+@functools.lru_cache(maxsize=256)
+def _grammar_for_names(names: tuple[str, ...]) -> str:
+    return build_grammar(list(names))
+
+
+def grammar_for_ddl(ddl: str, *, variable: str = "ddl") -> str:
+    """The grammar of the schema that `ddl` (a prompt variable's value) declares. Prompts
+    of one schema share it: the cache is keyed by the names, not by the whole text."""
+    tables, columns = schema_names(ddl or "")
+    if not tables:
+        raise InvalidParameter(f'no CREATE TABLE statement in the value of "{variable}", '
+                               "from which the SQL grammar is made",
+                               detail="model option sql_grammar_from names that variable",
+                               hint=f'put the schema\'s DDL in "{variable}", or turn the '
+                                    "grammar off: llm_alter_model(model, "
+                                    """'{"sql_grammar_from": null}')""")
+    return _grammar_for_names(tuple(dict.fromkeys(tables + columns)))
+
+
+def parse_option(value) -> str:
+    """sql_grammar_from's value: a template variable's name (checked against the template by
+    check_model_option, which knows it)."""
+    from pg_llm import templates
+
+    if not isinstance(value, str):
+        raise InvalidParameter(f"option sql_grammar_from must name a template variable, got "
+                               f"{value!r}", hint="""e.g. options => '{"sql_grammar_from": "content"}'""")
+    return templates.check_identifier(value.strip(), "sql_grammar_from")
+
+
+def check_model_option(variable: str, prompt_columns: list[str], provider: str,
+                       options: dict) -> None:
+    """A model may decode under a SQL grammar when `variable` is one of its template's
+    variables, its engine's provider takes a grammar, and it has no output_columns (the
+    answer is SQL, not a JSON object)."""
+    if variable not in prompt_columns:
+        raise InvalidParameter(f'sql_grammar_from names "{variable}", which is not a variable '
+                               "of the model's templates",
+                               hint="the variables are " + ", ".join(prompt_columns))
+    require_grammar_provider(provider, "")
+    if options.get("output_columns"):
+        raise InvalidParameter("a model has either output_columns or sql_grammar_from",
+                               hint="the SQL grammar constrains a plain SQL answer; use two models")
+
+
+def require_grammar_provider(provider: str | None, engine: str) -> str:
+    """The body field for the grammar; 0A000 where the provider would ignore or reject it
+    (silently answering unconstrained would hide that the option does nothing)."""
+    provider = provider or "openai"
+    field = GRAMMAR_FIELDS.get(provider)
+    if field is None:
+        where = f' of engine "{engine}"' if engine else ""
+        raise FeatureNotSupported(
+            f"provider {provider!r}{where} does not take a SQL grammar (sql_grammar_from)",
+            detail="the grammar is sent in the request body field \"grammar\", which the "
+                   "local engine (pg-llm serve) applies while decoding; hosted OpenAI-"
+                   "compatible APIs reject or ignore it",
+            hint="use a model on an engine with provider 'local', or remove the option: "
+                 """llm_alter_model(model, '{"sql_grammar_from": null}')""")
+    return field
