@@ -12,6 +12,7 @@ import importlib
 import json
 from dataclasses import dataclass
 
+from pg_llm.catalog import models as model_catalog
 from pg_llm.errors import InvalidParameter, LlmError
 from pg_llm.multicorn import ColumnDefinition, Qual
 
@@ -157,18 +158,11 @@ def run_scan(request: ScanRequest) -> list[list[str | None]]:
     return [row_to_text(row, names) for row in rows]
 
 
-_model_plan = None
-
-
 def catalog_model(plpy, request: ScanRequest) -> str:
     """The model a scan is booked, cached and audited under: the catalog's name for this table
     (llm.models.relid), else the table's own qualified name; never the `model` option, which
     any role allowed to create a table on the engine can write (docs/security.md, point 2)."""
-    global _model_plan
-    if _model_plan is None:
-        _model_plan = plpy.prepare("SELECT name FROM llm.models WHERE relid::oid = $1", ["oid"])
-    rows = plpy.execute(_model_plan, [request.relid])
-    return rows[0]["name"] if rows else request.table
+    return model_catalog.model_of_table(plpy, request.relid) or request.table
 
 
 def execute_scan(payload: str) -> list[list[str | None]]:

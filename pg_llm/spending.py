@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from pg_llm.catalog.plans import execute
+from pg_llm.catalog import budgets as budget_catalog
 from pg_llm.engines.client import ChatRequest
 from pg_llm.errors import BudgetExceeded, LlmError
 from pg_llm.finetune.budget import Budget, overrun
@@ -107,23 +107,13 @@ def is_priced(price: tuple[Decimal, Decimal]) -> bool:
 
 def check_budgets(plpy, *, model: str, engine: str, role: str | None, est: Estimate) -> None:
     """Raise 53400 for the first budget (model, engine, then role) this scan would break."""
-    rows = execute(plpy, """
-        SELECT current_setting('transaction_read_only') = 'on' AS read_only,
-               b.scope, b.target, b.max_usd, b.max_tokens, b.spent_usd, b.spent_tokens
-        FROM (SELECT) one
-        LEFT JOIN llm.budget_status b
-               ON (b.scope = 'model' AND b.target = $1) OR (b.scope = 'engine' AND b.target = $2)
-               OR (b.scope = 'role' AND b.target = $3)
-        ORDER BY array_position(ARRAY['model', 'engine', 'role'], b.scope)""",
-                   ["text", "text", "text"], [model, engine, role])
-    if rows[0]["read_only"]:
+    read_only, rows = budget_catalog.for_scan(plpy, model, engine, role)
+    if read_only:
         raise LlmError(f'model "{model}" is on a priced engine and cannot book its spend in a '
                        "read-only transaction", sqlstate="25006",
                        hint="query it in a read-write transaction (spend goes to llm.ledger)")
     tokens = est.input_tokens + est.output_tokens
     for row in rows:
-        if row["scope"] is None:
-            continue
         b = Budget.from_status(row)
         detail = overrun(b, tokens, est.usd, what="tokens", usd_format=".6f")
         if detail:
@@ -136,17 +126,4 @@ def check_budgets(plpy, *, model: str, engine: str, role: str | None, est: Estim
 
 
 def book(plpy, *, model: str, engine: str, role: str | None, tokens: int, usd: Decimal) -> None:
-    execute(plpy, """
-        INSERT INTO llm.ledger (model, engine, kind, tokens, usd, role)
-        VALUES ($1, $2, 'inference', $3, $4, $5)""",
-            ["text", "text", "int8", "numeric", "name"], [model, engine, tokens, usd, role])
-
-
-def role_budget_target(plpy, role: str) -> tuple[str, str]:
-    """llm_set_budget('role:alice', ...): a budget on what the role's queries spend."""
-    if not execute(plpy, "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
-                   ["text"], [role]):
-        from pg_llm.errors import UndefinedObject
-        raise UndefinedObject(f'role "{role}" does not exist',
-                              hint="write llm_set_budget('role:<an existing role>', ...)")
-    return "role", role
+    budget_catalog.book_inference(plpy, model, engine, role, tokens, usd)

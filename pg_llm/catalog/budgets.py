@@ -47,8 +47,12 @@ def status(plpy, scope: str, target: str):
 def resolve_target(plpy, target: str) -> tuple[str, str]:
     """'model:x', 'engine:x', or a bare name that is a model or an engine (not both)."""
     if target.startswith("role:"):  # what a role's queries spend (pg_llm.spending)
-        from pg_llm import spending
-        return spending.role_budget_target(plpy, target[len("role:"):])
+        role = target[len("role:"):]
+        if not _exec(plpy, "SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1",
+                     ["text"], [role]):
+            raise UndefinedObject(f'role "{role}" does not exist',
+                                  hint="write llm_set_budget('role:<an existing role>', ...)")
+        return "role", role
     scope, sep, name = target.partition(":")
     if sep and scope in ("model", "engine"):
         found = (model_catalog.get_model(plpy, name) if scope == "model"
@@ -95,3 +99,26 @@ def booked_estimate(plpy, job_id: int) -> tuple[int, Decimal]:
                 "FROM llm.ledger WHERE job_id = $1 AND kind IN ('estimate', 'release')",
                 ["bigint"], [job_id])[0]
     return int(row["tokens"]), Decimal(str(row["usd"]))
+
+
+# ---- inference: checked before a scan on a priced engine sends, booked after (pg_llm.spending)
+
+def for_scan(plpy, model: str, engine: str, role: str | None) -> tuple[bool, list[dict]]:
+    """(read-only transaction?, the budgets of the model, engine and role, in that order)."""
+    rows = _exec(plpy, """
+        SELECT pg_catalog.current_setting('transaction_read_only') = 'on' AS read_only,
+               b.scope, b.target, b.max_usd, b.max_tokens, b.spent_usd, b.spent_tokens
+        FROM (SELECT) one
+        LEFT JOIN llm.budget_status b
+               ON (b.scope = 'model' AND b.target = $1) OR (b.scope = 'engine' AND b.target = $2)
+               OR (b.scope = 'role' AND b.target = $3)
+        ORDER BY pg_catalog.array_position(ARRAY['model', 'engine', 'role'], b.scope)""",
+                 ["text", "text", "text"], [model, engine, role])
+    return rows[0]["read_only"], [r for r in rows if r["scope"] is not None]
+
+
+def book_inference(plpy, model: str, engine: str, role: str | None, tokens: int, usd) -> None:
+    _exec(plpy, """
+        INSERT INTO llm.ledger (model, engine, kind, tokens, usd, role)
+        VALUES ($1, $2, 'inference', $3, $4, $5)""",
+          ["text", "text", "int8", "numeric", "name"], [model, engine, tokens, usd, role])

@@ -22,6 +22,17 @@ _ITEM_COLUMNS = ("item_id text, prompt text, answer text, gold_sql text, succinc
                  "exact boolean, executed_ok boolean, execution_match boolean, error text, "
                  "latency_ms float8, prompt_tokens int, completion_tokens int")
 
+def privileges(plpy) -> dict:
+    """store: may the current role write a run; sandbox: may it create the schemas setup_sql
+    runs in; who: the role."""
+    return plpy.execute("""
+        SELECT pg_catalog.has_table_privilege('llm.evaluations', 'INSERT')
+               AND pg_catalog.has_table_privilege('llm.evaluation_items', 'INSERT')
+               AND pg_catalog.has_sequence_privilege('llm.evaluations_id_seq', 'USAGE') AS store,
+               pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE') AS sandbox,
+               current_user AS who""")[0]
+
+
 def new_run_id(plpy) -> int:
     """Reserve the id of a run's first evaluation row; it also names the run."""
     return plpy.execute("SELECT pg_catalog.nextval('llm.evaluations_id_seq') AS id")[0]["id"]

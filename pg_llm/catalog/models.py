@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 
 from pg_llm import templates
+from pg_llm.catalog.plans import execute as _exec
 from pg_llm.engines import CALL_OPTIONS
 from pg_llm.errors import UndefinedObject
 from pg_llm.model_features import FEATURE_OPTIONS
@@ -152,6 +153,13 @@ _MODEL_TABLE_SQL = f"""
     JOIN pg_catalog.pg_foreign_server s ON s.oid = ft.ftserver
     JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw
     WHERE m.name = $1 AND s.srvname = m.engine AND {ENGINE_SERVER_SQL}"""
+
+
+def model_of_table(plpy, relid: int) -> str | None:
+    """The name of the model whose foreign table has this oid (llm.models.relid); a plan
+    kept per backend, as every scan asks."""
+    rows = _exec(plpy, "SELECT name FROM llm.models WHERE relid::oid = $1", ["oid"], [relid])
+    return rows[0]["name"] if rows else None
 
 
 def model_table(plpy, model: str) -> dict | None:

@@ -152,12 +152,7 @@ def load_data(plpy, data: str, entries: list[ModelEntry],
 
 def _check_privileges(plpy, with_setup: bool) -> None:
     """Fail before asking any model (which costs money) when the results could not be kept."""
-    row = plpy.execute("""
-        SELECT pg_catalog.has_table_privilege('llm.evaluations', 'INSERT')
-               AND pg_catalog.has_table_privilege('llm.evaluation_items', 'INSERT')
-               AND pg_catalog.has_sequence_privilege('llm.evaluations_id_seq', 'USAGE') AS store,
-               pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE') AS sandbox,
-               current_user AS who""")[0]
+    row = catalog.privileges(plpy)
     if not row["store"]:
         raise InsufficientPrivilege(
             f'role "{row["who"]}" may not store evaluations',
