@@ -1,7 +1,10 @@
 /*
- * cost.c: what a scan will cost and what it spent, for EXPLAIN (pg_llm.scan_cost).
+ * cost.c: what a scan will cost and what it spent.
  *
- * Plan time: when every value the scan sends is a constant, Python builds the very requests
+ * The planner and EXPLAIN count a scan's prompts with one function, llm_estimate_prompts;
+ * the planner charges llm_prompt_cost() for each (paths.c).
+ *
+ * EXPLAIN (pg_llm.scan_cost): when every value the scan sends is a constant, Python builds the very requests
  * the scan would send (de-duplicated, before the answer cache) and estimates their input
  * tokens, output tokens (max_tokens, or 256 each) and USD from the engine's prices.
  * EXPLAIN ANALYZE: after each call into Python an instrumented scan adds what that call did:
@@ -11,6 +14,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "executor/executor.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -21,6 +25,106 @@
 #include "utils/rel.h"
 
 #include "pg_llm.h"
+
+/* The number in option `name` of options, if it is there (the validator checked it). */
+static void
+option_number(List *options, const char *name, double *number)
+{
+	ListCell   *cell;
+
+	foreach(cell, options)
+		if (strcmp(lfirst_node(DefElem, cell)->defname, name) == 0)
+			*number = strtod(defGetString(lfirst_node(DefElem, cell)), NULL);
+}
+
+/*
+ * Planner cost of one prompt to this model: its table's option prompt_cost, else its
+ * engine's (as postgres_fdw's fdw_startup_cost), else the setting pg_llm.prompt_cost.
+ */
+double
+llm_prompt_cost(Oid foreigntableid)
+{
+	ForeignTable *table = GetForeignTable(foreigntableid);
+	double		cost = pg_llm_prompt_cost;
+
+	option_number(GetForeignServer(table->serverid)->options, "prompt_cost", &cost);
+	option_number(table->options, "prompt_cost", &cost);
+	return cost;
+}
+
+/* The values both lists hold (quals on one column are ANDed). */
+static List *
+intersect_values(List *a, List *b)
+{
+	List	   *both = NIL;
+	ListCell   *x;
+
+	foreach(x, a)
+	{
+		ListCell   *y;
+
+		foreach(y, b)
+		{
+			if (strcmp(lfirst(x), lfirst(y)) == 0)
+			{
+				both = lappend(both, lfirst(x));
+				break;
+			}
+		}
+	}
+	return both;
+}
+
+/*
+ * Prompts one call of a scan sends with these quals (LlmQual *): the product, over the
+ * prompt columns, of the distinct values their quals allow. A constant counts its
+ * distinct non-NULL values; a value known only when the scan runs counts 1 (`= x`) or
+ * the planner's guess for an array. *exact: every prompt column has constant values only.
+ */
+double
+llm_estimate_prompts(List *quals, Bitmapset *prompt_attnos, bool *exact)
+{
+	double		prompts = 1;
+	int			attno = -1;
+
+	*exact = true;
+	while ((attno = bms_next_member(prompt_attnos, attno)) >= 0)
+	{
+		List	   *values = NIL;
+		bool		constant = false;
+		double		guess = -1;
+		ListCell   *cell;
+
+		foreach(cell, quals)
+		{
+			LlmQual    *qual = lfirst(cell);
+
+			if (qual->attno != attno)
+				continue;
+			if (IsA(qual->value, Const))
+			{
+				List	   *these = llm_const_values((Const *) qual->value, qual->kind);
+
+				values = constant ? intersect_values(values, these) : these;
+				constant = true;
+			}
+			else
+			{
+				double		count = llm_qual_value_count(qual);
+
+				guess = guess < 0 ? count : Min(guess, count);
+				*exact = false;
+			}
+		}
+		if (constant)
+			prompts *= guess < 0 ? list_length(values) : Min(guess, list_length(values));
+		else if (guess >= 0)
+			prompts *= guess;
+		else
+			*exact = false;		/* no value: the scan cannot run (paths.c) */
+	}
+	return prompts;
+}
 
 /* llm._fdw_explain(payload, mode) -> float8[], or NULL (also when an older install lacks it) */
 static int

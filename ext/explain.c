@@ -58,71 +58,34 @@ llm_const_values(Const *c, LlmQualKind kind)
 	return values;
 }
 
-/* The values both lists hold (quals on one column are ANDed). */
-static List *
-intersect_values(List *a, List *b)
-{
-	List	   *both = NIL;
-	ListCell   *x;
-
-	foreach(x, a)
-	{
-		ListCell   *y;
-
-		foreach(y, b)
-		{
-			if (strcmp(lfirst(x), lfirst(y)) == 0)
-			{
-				both = lappend(both, lfirst(x));
-				break;
-			}
-		}
-	}
-	return both;
-}
-
 /*
- * Prompts the scan sends: the product, over the prompt columns, of the distinct values its
- * scan quals give. -1 when a prompt column's value is known only when the scan runs (a
- * parameter of a generic plan, a join's outer value, a function result).
+ * Prompts the scan sends when every prompt column's values are constants at plan time;
+ * -1 when one is known only when the scan runs (a parameter of a generic plan, a join's
+ * outer value, a function result).
  */
 static double
 plan_time_prompts(ForeignScan *plan, Bitmapset *prompt_attnos)
 {
 	List	   *attnos = list_nth(plan->fdw_private, LLM_PRIVATE_QUAL_ATTNOS);
 	List	   *kinds = list_nth(plan->fdw_private, LLM_PRIVATE_QUAL_KINDS);
-	List	   *roles = list_nth(plan->fdw_private, LLM_PRIVATE_QUAL_ROLES);
-	double		prompts = 1;
-	int			attno = -1;
+	List	   *quals = NIL;
+	ListCell   *value_cell,
+			   *attno_cell,
+			   *kind_cell;
+	bool		exact;
+	double		prompts;
 
-	while ((attno = bms_next_member(prompt_attnos, attno)) >= 0)
+	forthree(value_cell, plan->fdw_exprs, attno_cell, attnos, kind_cell, kinds)
 	{
-		List	   *values = NIL;
-		bool		constrained = false;
-		ListCell   *value_cell,
-				   *attno_cell,
-				   *kind_cell,
-				   *role_cell;
+		LlmQual    *qual = palloc0(sizeof(LlmQual));
 
-		forfour(value_cell, plan->fdw_exprs, attno_cell, attnos, kind_cell, kinds,
-				role_cell, roles)
-		{
-			Node	   *value = lfirst(value_cell);
-			List	   *these;
-
-			if (lfirst_int(attno_cell) != attno)
-				continue;
-			if (lfirst_int(role_cell) != LLM_ROLE_SCAN || !IsA(value, Const))
-				return -1;
-			these = llm_const_values((Const *) value, (LlmQualKind) lfirst_int(kind_cell));
-			values = constrained ? intersect_values(values, these) : these;
-			constrained = true;
-		}
-		if (!constrained)
-			return -1;
-		prompts *= list_length(values);
+		qual->attno = lfirst_int(attno_cell);
+		qual->kind = (LlmQualKind) lfirst_int(kind_cell);
+		qual->value = lfirst(value_cell);
+		quals = lappend(quals, qual);
 	}
-	return prompts;
+	prompts = llm_estimate_prompts(quals, prompt_attnos, &exact);
+	return exact ? prompts : -1;
 }
 
 void

@@ -97,7 +97,7 @@ is_wrapper_class_path(const char *value)
 }
 
 static void
-require_nonnegative_number(DefElem *def)
+require_nonnegative_number(DefElem *def, const char *hint)
 {
 	char	   *value = defGetString(def);
 	char	   *end;
@@ -108,8 +108,7 @@ require_nonnegative_number(DefElem *def)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("option \"%s\" must be a non-negative number, not \"%s\"",
 						def->defname, value),
-				 errhint("Prices are USD per million tokens, e.g. OPTIONS (%s '0.15').",
-						 def->defname)));
+				 errhint(hint, def->defname)));
 }
 
 /* Feature options of a model or engine (pg_llm.model_features): name, allowed values. */
@@ -234,7 +233,9 @@ validate_option(DefElem *def, Oid catalog)
 					 errhint("Give a comma-separated list of column names, e.g. 'question, context'.")));
 	}
 	else if (strncmp(name, "price_", 6) == 0)
-		require_nonnegative_number(def);
+		require_nonnegative_number(def, "Prices are USD per million tokens, e.g. OPTIONS (%s '0.15').");
+	else if (strcmp(name, "prompt_cost") == 0)	/* read by the planner (cost.c) */
+		require_nonnegative_number(def, "A planner cost per prompt, like pg_llm.prompt_cost (default 100), e.g. OPTIONS (%s '5000').");
 	else if (is_feature_option(name))
 		validate_feature_option(def);
 	else if (strcmp(name, "base_url") == 0)

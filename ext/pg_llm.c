@@ -22,6 +22,7 @@ PG_MODULE_MAGIC;
 
 char	   *pg_llm_python_path = NULL;
 int			pg_llm_join_batch_size = 1000;
+double		pg_llm_prompt_cost = 100.0;
 int			pg_llm_max_prompts_per_statement = 0;
 double		pg_llm_max_cost_per_statement = 0.0;
 
@@ -47,6 +48,20 @@ _PG_init(void)
 							PGC_USERSET,
 							0,
 							NULL, NULL, NULL);
+	/*
+	 * 100, postgres_fdw's fdw_startup_cost (one remote round trip): 10,000 times a row's CPU
+	 * cost, so the planner sends as few prompts as it can. Higher would JIT-compile plans
+	 * of under 1000 prompts (jit_above_cost 100,000), tens of ms that a query answered from
+	 * the answer cache would notice; an expensive engine sets its own prompt_cost.
+	 */
+	DefineCustomRealVariable("pg_llm.prompt_cost",
+							 "Planner cost of one prompt sent to a model.",
+							 "In the planner's units (seq_page_cost = 1). A model's table option or its engine's server option prompt_cost overrides it.",
+							 &pg_llm_prompt_cost,
+							 100.0, 0.0, 1.0e6,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 	/* USERSET on purpose: set per role, per database or with SET LOCAL (pg_llm.spending). */
 	DefineCustomIntVariable("pg_llm.max_prompts_per_statement",
 							"Most prompts one statement may send to models; 0 means no limit.",

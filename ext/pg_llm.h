@@ -54,7 +54,8 @@ extern Bitmapset *llm_prompt_attnos(Oid relid);
 extern bool llm_match_qual(Expr *clause, Index relid, LlmQual *qual);
 extern bool llm_references_rel(Node *node, Index relid);
 extern double llm_qual_value_count(const LlmQual *qual);
-extern bool llm_expr_is_batchable(Node *node, Index outer_relid);
+extern bool llm_references_rels(Node *node, Relids relids);
+extern bool llm_expr_is_batchable(Node *node, Relids outer_relids);
 
 /* paths.c */
 extern void llmGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid);
@@ -82,6 +83,9 @@ typedef enum LlmQualRole
 
 /* GUC pg_llm.join_batch_size: values per batched call of a join; < 2 disables batching. */
 extern int	pg_llm_join_batch_size;
+
+/* GUC pg_llm.prompt_cost: planner cost of one prompt unless the engine or table sets it. */
+extern double pg_llm_prompt_cost;
 
 /* GUCs pg_llm.max_prompts_per_statement / max_cost_per_statement: 0 = no limit. */
 extern int	pg_llm_max_prompts_per_statement;
@@ -138,7 +142,10 @@ extern void llmExplainForeignScan(ForeignScanState *node, ExplainState *es);
 extern void llm_explain_prompts(ForeignScan *plan, Oid relid, ExplainState *es);
 extern List *llm_const_values(Const *c, LlmQualKind kind);
 
-/* cost.c: EXPLAIN's estimate and EXPLAIN ANALYZE's spend (pg_llm.scan_cost) */
+/* cost.c: prompts a scan sends and their planner cost; EXPLAIN's estimate and EXPLAIN
+ * ANALYZE's spend (pg_llm.scan_cost) */
+extern double llm_prompt_cost(Oid foreigntableid);
+extern double llm_estimate_prompts(List *quals, Bitmapset *prompt_attnos, bool *exact);
 #define LLM_SPENT_FIELDS 7		/* sent, cached, failed, retries, in/out tokens, USD */
 typedef struct LlmSpent
 {

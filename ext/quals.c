@@ -52,6 +52,18 @@ llm_references_rel(Node *node, Index relid)
 	return references_rel_walker(node, &relid);
 }
 
+/* Does the expression use a column of any of these relations (of this query level)? */
+bool
+llm_references_rels(Node *node, Relids relids)
+{
+	int			relid = -1;
+
+	while ((relid = bms_next_member(relids, relid)) >= 0)
+		if (llm_references_rel(node, relid))
+			return true;
+	return false;
+}
+
 /* A value the executor can compute before scanning this relation. */
 static bool
 is_computable_value(Node *value, Index relid)
@@ -206,14 +218,14 @@ llm_qual_value_count(const LlmQual *qual)
 }
 
 static bool
-batchable_walker(Node *node, Index *outer_relid)
+batchable_walker(Node *node, Relids outer_relids)
 {
 	if (node == NULL)
 		return false;
 	switch (nodeTag(node))
 	{
 		case T_Var:
-			return ((Var *) node)->varno != *outer_relid ||
+			return !bms_is_member(((Var *) node)->varno, outer_relids) ||
 				((Var *) node)->varlevelsup != 0 ||
 				((Var *) node)->varattno <= 0;
 		case T_Param:
@@ -227,16 +239,16 @@ batchable_walker(Node *node, Index *outer_relid)
 		case T_GroupingFunc:
 			return true;
 		default:
-			return expression_tree_walker(node, batchable_walker, outer_relid);
+			return expression_tree_walker(node, batchable_walker, (void *) outer_relids);
 	}
 }
 
 /*
- * Can `node` be re-evaluated in a subquery over outer_relid alone? True when it reads
- * only that relation's columns, constants and $n parameters.
+ * Can `node` be re-evaluated in a subquery over outer_relids alone? True when it reads
+ * only those relations' columns, constants and $n parameters.
  */
 bool
-llm_expr_is_batchable(Node *node, Index outer_relid)
+llm_expr_is_batchable(Node *node, Relids outer_relids)
 {
-	return !batchable_walker(node, &outer_relid) && !contain_volatile_functions(node);
+	return !batchable_walker(node, outer_relids) && !contain_volatile_functions(node);
 }

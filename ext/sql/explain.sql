@@ -24,3 +24,13 @@ EXPLAIN (COSTS OFF, VERBOSE) SELECT answer FROM echo_t WHERE content = 'a';
 -- ANALYZE adds what the scan did: calls into Python and rewinds.
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
 SELECT answer FROM echo_t WHERE content = ANY ('{a,b}');
+-- The planner's cost: one call (10) plus pg_llm.prompt_cost (100) per prompt, so a model
+-- scan is costed as the remote calls it makes; the engine or table option prompt_cost wins.
+EXPLAIN SELECT answer FROM echo_t WHERE content IN ('x', 'y');
+SET pg_llm.prompt_cost = 1;
+EXPLAIN SELECT answer FROM echo_t WHERE content IN ('x', 'y');
+RESET pg_llm.prompt_cost;
+ALTER FOREIGN TABLE echo_t OPTIONS (ADD prompt_cost '50');
+EXPLAIN SELECT answer FROM echo_t WHERE content IN ('x', 'y');
+ALTER FOREIGN TABLE echo_t OPTIONS (DROP prompt_cost);
+ALTER SERVER echo OPTIONS (ADD prompt_cost 'free');

@@ -28,3 +28,14 @@ EXPLAIN (COSTS OFF)
 SELECT q.id, e.answer FROM questions q JOIN echo2 e ON e.question = q.text AND e.lang = 'en';
 SELECT q.id, e.answer FROM questions q JOIN echo2 e ON e.question = q.text AND e.lang = 'en'
 ORDER BY q.id;
+
+-- A join that drops outer rows runs before the model, and the batch reads the rows it
+-- keeps: the initplan joins both tables, so only 'three' is asked.
+CREATE TABLE picked (id int PRIMARY KEY);
+INSERT INTO picked VALUES (3);
+ANALYZE picked;
+EXPLAIN (COSTS OFF)
+SELECT q.id, e.answer FROM questions q JOIN picked p ON p.id = q.id
+JOIN echo_t e ON e.content = q.text;
+SELECT q.id, e.answer, e.quals FROM questions q JOIN picked p ON p.id = q.id
+JOIN echo_t e ON e.content = q.text;

@@ -65,12 +65,13 @@ def test_psql_text_explain_as_an_ordinary_role(db, engine, fake, analyst):
     assert "LLM Prompts Sent: 1" in out.stdout and "LLM Cost: 0.000012 USD" in out.stdout
 
 
-def test_the_planner_filters_and_joins_before_asking_the_model(db, engine, fake):
-    """Each call is costed as a remote call (ext/paths.c): the selective join runs first, so
-    only the 2 kept questions are sent, not all 200. Without join batching: a batch asks for
-    every row of the outer table the join reads (here all 200), whatever the other joins keep."""
+@pytest.mark.parametrize("batch_size", [0, 1000])
+def test_the_planner_filters_and_joins_before_asking_the_model(db, engine, fake, batch_size):
+    """Each prompt is costed as a remote call (pg_llm.prompt_cost): the selective join runs
+    first, so only the 2 kept questions are sent, not all 200; a batch reads its values
+    from that join (tests/features/test_planner_cost.py has more shapes)."""
     make_model(db)
-    db.execute("SET pg_llm.join_batch_size = 0")
+    db.execute(f"SET pg_llm.join_batch_size = {batch_size}")
     db.execute("CREATE TABLE questions AS SELECT g AS id, 'question ' || g AS text "
                "FROM generate_series(1, 200) g")
     db.execute("CREATE TABLE picked AS SELECT g AS id, g % 100 = 0 AS keep "
