@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from pg_llm import answer_cache, audit, row_errors, spending, structured_output
+from pg_llm import answer_cache, audit, row_errors, scan_context, spending, structured_output
 from pg_llm.engines import client
 from pg_llm.engines.client import ChatRequest, ChatResult, backend_interrupt_checker, chat_many
 from pg_llm.errors import LlmError
@@ -54,18 +54,16 @@ def _refuse_unrecorded(table, why: str) -> None:
 
 def _scan_limits():
     """The per-statement guards the C bridge put in the payload (absent when all are 0)."""
-    from pg_llm import bridge, multicorn_scan
+    from pg_llm import multicorn_scan
 
     if multicorn_scan.active():
         return multicorn_scan.statement_limits()  # no payload: read where the C bridge does
-    request = bridge.current_request
+    request = scan_context.current_request
     return getattr(request, "limits", None) if request is not None else None
 
 
 def _scan_role():
-    from pg_llm import bridge
-
-    request = bridge.current_request
+    request = scan_context.current_request
     return request.user if request is not None else None
 
 

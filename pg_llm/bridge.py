@@ -12,6 +12,7 @@ import importlib
 import json
 from dataclasses import dataclass
 
+from pg_llm import scan_context
 from pg_llm.catalog import models as model_catalog
 from pg_llm.errors import InvalidParameter, LlmError
 from pg_llm.multicorn import ColumnDefinition, Qual
@@ -20,10 +21,6 @@ DEFAULT_WRAPPER = "pg_llm.fdw.ModelTable"
 
 # One wrapper instance per (table, options) per backend: wrappers cache clients.
 _instances: dict[tuple, object] = {}
-
-# The scan being run, for wrappers that need more than the Multicorn API gives them
-# (e.g. the scanning role for budgets: Python runs as the extension owner).
-current_request: "ScanRequest | None" = None
 
 _INT_TYPES = {"smallint", "integer", "bigint"}
 _FLOAT_TYPES = {"real", "double precision"}
@@ -146,14 +143,13 @@ def row_to_text(row, column_names: list[str]) -> list[str | None]:
 
 def run_scan(request: ScanRequest) -> list[list[str | None]]:
     """Run the wrapper for one scan; plain Python, testable without a database."""
-    global current_request
     table = wrapper_for(request)
-    current_request = request
+    scan_context.current_request = request
     try:
         # A list, not a generator: errors raised while PL/Python iterates lose their message.
         rows = list(table.execute(request.quals, set(request.needed)) or [])
     finally:
-        current_request = None
+        scan_context.current_request = None
     names = request.column_names
     return [row_to_text(row, names) for row in rows]
 

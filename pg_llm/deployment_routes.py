@@ -11,6 +11,7 @@ owner, who may read pg_user_mapping.
 
 from __future__ import annotations
 
+from pg_llm import scan_context
 from pg_llm.engines import CALL_OPTIONS, settings_from_options
 from pg_llm.engines.client import EngineSettings
 from pg_llm.errors import InsufficientPrivilege, LlmError, UndefinedObject
@@ -49,9 +50,7 @@ def _options(raw) -> dict:
 
 def engine_settings(engine: str, call_options: dict) -> EngineSettings:
     """The settings of the scan's request to `engine` (checked at every scan)."""
-    from pg_llm import bridge
-
-    request = bridge.current_request
+    request = scan_context.current_request
     if request is None:
         raise LlmError("a deployed version can only be asked through the model's table",
                        sqlstate="0A000")

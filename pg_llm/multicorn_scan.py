@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import json
 
+from pg_llm import scan_context
 from pg_llm.errors import InvalidParameter, LlmError
 from pg_llm.multicorn import REAL_MULTICORN
 
@@ -49,10 +50,8 @@ class MulticornError(Exception):
 
 
 def called_by_multicorn() -> bool:
-    """True when Multicorn2 (not pg_llm's C bridge, which sets current_request) calls."""
-    from pg_llm import bridge
-
-    return REAL_MULTICORN and bridge.current_request is None
+    """True when Multicorn2 (not pg_llm's C bridge, which sets the scan_context) calls."""
+    return REAL_MULTICORN and scan_context.current_request is None
 
 
 def active() -> bool:

@@ -22,7 +22,11 @@ NEW="$TARGET/.pg_llm.new.$$"; OLD="$TARGET/.pg_llm.old.$$"
 $SUDO rm -rf "$NEW"
 $SUDO cp -r "$ROOT/pg_llm" "$NEW"
 $SUDO find "$NEW" -name __pycache__ -prune -exec rm -rf {} +
-$SUDO rm -rf "$NEW/serve"   # the heavy engine never runs inside the backend
+# Only what the backend runs: the local engine and the client's commands stay out.
+grep -v '^#' "$ROOT/scripts/backend-python-leaves-out.txt" | while read -r path; do
+  case "$path" in ""|/*|*..*) continue ;; esac
+  $SUDO rm -rf "${NEW:?}/$path"
+done
 # Backends (the postgres OS user) cannot write __pycache__ here: without these, every new
 # connection compiled pg_llm's modules again before its first query.
 $SUDO "$PY" -m compileall -q "$NEW" >/dev/null

@@ -11,21 +11,17 @@ target's one base-model deployment, which is why that base must be served under 
 from __future__ import annotations
 
 from pg_llm.api.engines import require_catalog_write, require_engine
+from pg_llm.api.undeploy import engine_settings, release
 from pg_llm.api.versions import _live_version, _model
 from pg_llm.catalog import deployments
-from pg_llm.catalog import jobs as job_catalog
 from pg_llm.catalog import models as model_catalog
-from pg_llm.engines import lora, settings_from_options
+from pg_llm.engines import lora
 from pg_llm.engines.client import backend_interrupt_checker, list_model_cards
 from pg_llm.errors import (InsufficientPrivilege, InvalidParameter, JobStateError, LlmError,
                            UndefinedObject)
 
 ADAPTER_HINT = ("pass adapter_path => '<dir>', a PEFT adapter directory (adapter_config.json, "
                 "adapter_model.safetensors) that the target engine's process can read")
-
-
-def _settings(plpy, engine: str):
-    return settings_from_options(job_catalog.engine_options(plpy, engine), engine=engine)
 
 
 def _require_usage(plpy, engine: str) -> None:
@@ -51,7 +47,7 @@ def _check_path(adapter_path):
 
 def _adapter_from_source(plpy, model: dict, version: int, model_id: str, poll) -> str:
     """The PEFT directory the model's own engine (pg-llm serve) reports for a version."""
-    cards = {c["id"]: c for c in list_model_cards(_settings(plpy, model["engine"]), poll)}
+    cards = {c["id"]: c for c in list_model_cards(engine_settings(plpy, model["engine"]), poll)}
     card = cards.get(model_id)
     if card is None:
         raise UndefinedObject(f'engine "{model["engine"]}" no longer serves version {version} '
@@ -79,7 +75,7 @@ def deploy_version(plpy, model, version, engine, adapter_path=None):
                                hint=f"to serve it there again after a deployment elsewhere: "
                                     f"SELECT llm_undeploy_version('{model}', {version})")
     poll = backend_interrupt_checker()
-    settings = _settings(plpy, target)
+    settings = engine_settings(plpy, target)
     served = lora.served_models(settings, poll)
     base = row["base_model"]
     if base not in served:
@@ -106,21 +102,9 @@ def deploy_version(plpy, model, version, engine, adapter_path=None):
     previous = deployments.get(plpy, row["name"], version)
     deployments.record(plpy, row["name"], version, target, served_model, adapter_path)
     if previous and previous["engine"] != target:
-        _release(plpy, previous)
+        release(plpy, previous)
     model_catalog.sync_table_options(plpy, row["name"])
     return served_model
-
-
-def _release(plpy, deployment: dict) -> None:
-    """Unload a deployment's adapter unless another deployment still uses it."""
-    if deployment["adapter_path"] is None or deployments.others_serving(
-            plpy, deployment["engine"], deployment["served_model"], deployment["model"],
-            deployment["version"]):
-        return
-    if model_catalog.get_engine(plpy, deployment["engine"]) is None:
-        return  # the engine is gone, and its adapters with it
-    lora.unload_adapter(_settings(plpy, deployment["engine"]), deployment["served_model"],
-                        backend_interrupt_checker())
 
 
 def undeploy_version(plpy, model, version):
@@ -135,29 +119,6 @@ def undeploy_version(plpy, model, version):
                               f'engine', hint=f"it is served by its model's engine "
                                               f"\"{row['engine']}\"; see llm.deployments")
     deployments.remove(plpy, row["name"], version)
-    _release(plpy, deployment)
+    release(plpy, deployment)
     model_catalog.sync_table_options(plpy, row["name"])
     return deployment["engine"]
-
-
-def engine_dropped(plpy, engine: str, cascade: bool) -> None:
-    """llm_drop_engine: the versions deployed on it block the drop, or (cascade) are served by
-    their models' own engines again (the engine's adapters go with the engine)."""
-    served = deployments.on_engine(plpy, engine)
-    if served and not cascade:
-        listed = ", ".join(f"{d['model']} version {d['version']}" for d in served)
-        raise LlmError(f'engine "{engine}" serves deployed versions: {listed}',
-                       sqlstate="2BP01",  # dependent_objects_still_exist
-                       hint=f"SELECT llm_undeploy_version(model, version) for each, or "
-                            f"SELECT llm_drop_engine('{engine}', cascade => true)")
-    for deployment in served:
-        deployments.remove(plpy, deployment["model"], deployment["version"])
-        model_catalog.sync_table_options(plpy, deployment["model"])
-
-
-def version_dropped(plpy, model: str, version: int) -> None:
-    """llm_drop_version: a dropped version is served nowhere, so its adapter is unloaded."""
-    deployment = deployments.get(plpy, model, version)
-    if deployment is not None:
-        deployments.remove(plpy, model, version)
-        _release(plpy, deployment)

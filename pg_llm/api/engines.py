@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 
 from pg_llm.api.arguments import json_object
+from pg_llm.api.undeploy import engine_dropped
 from pg_llm.catalog import models as catalog
 from pg_llm.engines import (CALL_OPTIONS, PROVIDERS, check_base_url, check_provider,
                             parse_call_option)
@@ -228,7 +229,5 @@ def drop_engine(plpy, name, cascade=False):
                        hint=f"drop them with llm_drop_model, or SELECT llm_drop_engine('{name}', cascade => true)")
     for model in dependents:
         catalog.drop_model(plpy, model)
-    from pg_llm.api.deployments import engine_dropped
-
     engine_dropped(plpy, name, cascade)  # versions deployed on it (docs/scale-out.md)
     catalog.drop_engine(plpy, name)

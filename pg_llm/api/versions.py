@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pg_llm.api.engines import require_catalog_write
 from pg_llm.api.models import require_model
+from pg_llm.api.undeploy import version_dropped
 from pg_llm.catalog import jobs as job_catalog
 from pg_llm.catalog import models as model_catalog
 from pg_llm.errors import InvalidParameter, JobStateError, UndefinedObject
@@ -73,8 +74,6 @@ def drop_version(plpy, model, version):
         raise JobStateError(f'version {version} of model "{model}" is active',
                             hint=f"activate another version first: SELECT llm_rollback('{model}')"
                                  f" or llm_set_active_version('{model}', n)")
-    from pg_llm.api.deployments import version_dropped
-
     version_dropped(plpy, model, version)  # unloaded where llm_deploy_version put it
     model_catalog.mark_version_dropped(plpy, model, version)
 

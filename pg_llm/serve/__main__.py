@@ -3,7 +3,8 @@
 import argparse
 import sys
 
-from .cli import add_arguments, run
+from .cli import run
+from .options import add_arguments
 
 parser = argparse.ArgumentParser(prog="python -m pg_llm.serve")
 add_arguments(parser)

@@ -21,6 +21,7 @@ import ray
 from ray import serve
 
 from ..inference.engine import InferenceEngine
+from ..options import add_arguments
 from ..store import Store
 from .scheduler import NAMESPACE, SCHEDULER_NAME, start_scheduler
 from .shared import ReplicaJobs, SharedRegistry
@@ -136,8 +137,6 @@ def run(args) -> int:
 
 def main(argv=None) -> int:
     """`python -m pg_llm.serve.cluster.app --ray ... [pg-llm serve options]`."""
-    from ..cli import add_arguments
-
     parser = argparse.ArgumentParser(description="Run the local engine on a Ray cluster.")
     add_arguments(parser)
     return run(parser.parse_args(argv))
