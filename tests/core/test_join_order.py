@@ -7,7 +7,7 @@ import pytest
 SHAPES = {
     "join": "SELECT b.id, m.answer FROM big b JOIN small s ON s.id = b.id "
             "JOIN ft_sql m ON m.content = b.q ORDER BY b.id",
-    "semi-join": "SELECT b.id, m.answer FROM big b JOIN ft_sql m ON m.content = b.q "
+    "in-subquery": "SELECT b.id, m.answer FROM big b JOIN ft_sql m ON m.content = b.q "
                  "WHERE b.id IN (SELECT id FROM small) ORDER BY b.id",
 }
 

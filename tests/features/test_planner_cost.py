@@ -47,7 +47,8 @@ def big_small(db, engine):
     db.execute("CREATE TABLE big AS SELECT g AS id, 'question ' || g AS q FROM generate_series(1, 200) g")
     db.execute("CREATE TABLE small (id int PRIMARY KEY)")
     db.execute("INSERT INTO small VALUES (100), (200)")
-    db.execute("ANALYZE big; ANALYZE small")
+    db.execute("CREATE TABLE picks AS SELECT id FROM small, generate_series(1, 3)")  # repeats
+    db.execute("ANALYZE big; ANALYZE small; ANALYZE picks")
     return db
 
 
@@ -70,17 +71,35 @@ def test_a_reducing_join_runs_first_and_the_batch_asks_only_its_rows(big_small, 
     assert http_calls(fake) == 2
 
 
-@pytest.mark.parametrize("sql", [
-    # a semi-join reduces too; it cannot join the batch, so each kept row is asked once
-    "SELECT b.id, m.answer FROM big b JOIN qa m ON m.question = b.q "
-    "WHERE b.id IN (SELECT id FROM small) ORDER BY b.id",
+@pytest.mark.parametrize("sql, batched", [
+    # IN over a unique column is an inner join to PostgreSQL: the batch joins it
+    ("SELECT b.id, m.answer FROM big b JOIN qa m ON m.question = b.q "
+     "WHERE b.id IN (SELECT id FROM small) ORDER BY b.id", True),
+    # a semi-join reduces too; it cannot join the batch, so each kept row is asked alone
+    ("SELECT b.id, m.answer FROM big b JOIN qa m ON m.question = b.q "
+     "WHERE b.id IN (SELECT id FROM picks) ORDER BY b.id", False),
+    # the same for a subquery the batch could not read again
+    ("SELECT b.id, m.answer FROM big b JOIN (SELECT id FROM small GROUP BY id) s "
+     "ON s.id = b.id JOIN qa m ON m.question = b.q ORDER BY b.id", False),
     # the reducing join written after the model, and through a second table
-    "SELECT b.id, m.answer FROM big b JOIN qa m ON m.question = b.q "
-    "JOIN big b2 ON b2.id = b.id JOIN small s ON s.id = b2.id ORDER BY b.id",
-], ids=["semi-join", "two-hops"])
-def test_other_reducing_shapes_send_only_the_kept_prompts(big_small, fake, sql):
+    ("SELECT b.id, m.answer FROM big b JOIN qa m ON m.question = b.q "
+     "JOIN big b2 ON b2.id = b.id JOIN small s ON s.id = b2.id ORDER BY b.id", True),
+], ids=["unique-in", "semi-join", "subquery", "two-hops"])
+def test_other_reducing_shapes_send_only_the_kept_prompts(big_small, fake, sql, batched):
     assert big_small.execute(sql).fetchall() == KEPT
     assert prompts_sent(fake) == ["Q: question 100", "Q: question 200"]
+    _, scan = model_join(plan_of(big_small, sql))
+    assert ("LLM Batch" in scan) == batched, scan
+
+
+def test_a_left_join_does_not_stop_the_batch(big_small, fake):
+    """A left join keeps every row of big: the batch reads big alone, in one call."""
+    sql = ("SELECT count(*), count(s.id), count(m.answer) FROM big b "
+           "LEFT JOIN small s ON s.id = b.id JOIN qa m ON m.question = b.q")
+    assert big_small.execute(sql).fetchone() == (200, 2, 200)
+    assert http_calls(fake) == 200
+    _, scan = model_join(plan_of(big_small, sql, analyze=True))
+    assert scan["LLM Calls"] == 1 and "LLM Batch" in scan, scan
 
 
 def test_as_an_ordinary_role(big_small, fake, analyst):
@@ -139,6 +158,8 @@ def test_a_scan_costs_prompt_cost_per_prompt(questions, fake):
     questions.execute("ALTER FOREIGN TABLE qa OPTIONS (ADD prompt_cost '0.5')")
     assert plan_of(questions, sql)["Startup Cost"] == 11.0
     assert http_calls(fake) == 0
+    # the options are the planner's: the scan itself runs as before
+    assert questions.execute(sql + " ORDER BY answer").fetchall() == [("echo:Q: a",), ("echo:Q: b",)]
     with pytest.raises(psycopg.errors.InvalidParameterValue):
         questions.execute("ALTER SERVER paid OPTIONS (SET prompt_cost 'cheap')")
 
