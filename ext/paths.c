@@ -21,6 +21,7 @@
 
 #include "access/sysattr.h"
 #include "catalog/pg_class.h"
+#include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -232,7 +233,7 @@ join_bearing(PlannerInfo *root, Index value_relid, Index other)
 
 /*
  * The relations a batch of value_relid's values must read: it and every relation an inner
- * join links to it, directly or through another (except the model), since each may drop
+ * join links to it, directly or through another (except models), since each may drop
  * rows before the model is asked. NULL when one of them cannot be read again by a
  * subquery (or drops rows through a semi/anti join): a batch over fewer relations would
  * ask for rows the query drops, so there is none and each row is asked on its own.
@@ -260,7 +261,9 @@ batch_source(PlannerInfo *root, RelOptInfo *baserel, Index value_relid)
 				continue;
 			while (!linked && (member = bms_next_member(source, member)) >= 0)
 				linked = have_relevant_joinclause(root, find_base_rel(root, member), rel);
-			if (!linked)
+			/* another model asked for the same values answers each: it drops none */
+			if (!linked || (rel->fdwroutine != NULL &&
+							rel->fdwroutine->GetForeignPaths == llmGetForeignPaths))
 				continue;
 			switch (join_bearing(root, value_relid, i))
 			{

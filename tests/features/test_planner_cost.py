@@ -138,6 +138,17 @@ def test_a_plain_table_joined_to_a_model_is_still_one_batch(questions, fake, sql
     assert scan["LLM Calls"] == 1 and "LLM Batch" in scan
 
 
+def test_two_models_asked_the_same_questions_are_each_one_batch(questions, fake):
+    make_model(questions, "qa2")
+    sql = ("SELECT q.id, m.answer, n.answer FROM questions q JOIN qa m ON m.question = q.text "
+           "JOIN qa2 n ON n.question = q.text ORDER BY q.id")
+    assert questions.execute(sql).fetchall() == [(i, a, a) for i, a in ANSWERS]
+    assert http_calls(fake) == 6
+    plan = plan_of(questions, sql, analyze=True)
+    scans = [n for n in nodes(plan) if n.get("Relation Name") in ("qa", "qa2")]
+    assert [(s["LLM Calls"], "LLM Batch" in s) for s in scans] == [(1, True), (1, True)], plan
+
+
 def test_any_array_is_one_call(questions, fake):
     sql = "SELECT question, answer FROM qa WHERE question = ANY (ARRAY['one', 'two', 'one'])"
     assert sorted(questions.execute(sql).fetchall()) == [("one", "echo:Q: one"), ("two", "echo:Q: two")]
