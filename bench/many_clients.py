@@ -1,12 +1,19 @@
 """50 clients at once against a 50 ms endpoint, side by side in one run:
 
-  direct           50 clients (5 processes x 10 threads, one openai client each) calling the
-                   endpoint themselves: the baseline
-  pgbench          50 persistent connections, one model query per transaction
-  pgbench -C       a new connection for every transaction
-each for --seconds (default 60), with pg_llm preloaded (shared_preload_libraries) and not.
-Reports transactions, errors, tps, p50/p95 latency, the ratio to the baseline (target
->= 0.5x), and what is left afterwards: client backends, sockets open to the endpoint.
+  direct             50 clients (5 processes x 10 threads, one openai client each) calling
+                     the endpoint themselves, connections kept alive: the baseline
+  direct, new conn   the same, but a new HTTP connection per request (information only: it
+                     shows what a new connection costs the endpoint side, not a target)
+  pgbench -C SELECT 1  a new PostgreSQL connection per transaction with no model: the floor
+                     of any -C run on this machine
+  pgbench            50 persistent connections, one model query per transaction
+  pgbench -C         a new connection for every transaction
+each for --seconds (default 60); the three pgbench runs with pg_llm preloaded
+(shared_preload_libraries) and not. Reports transactions, errors, tps, p50/p95 latency, the
+ratio to the baseline (target >= 0.5x), for -C the ratio to its own SELECT 1 floor, the CPU
+each transaction cost (server: the postmaster and the backends it reaped; client: pgbench or
+the direct clients; endpoint), and what is left afterwards: client backends, sockets open to
+the endpoint, threads of the postmaster.
 
 The endpoint is tests/fake_openai.py in this process (its counters show the sockets).
 Runs its own private clusters (max_connections 100); needs `make install`.
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import re
 import subprocess
 import sys
@@ -44,16 +52,26 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _direct_process(url: str, threads: int, seconds: float, ready, go, out) -> None:
+def _direct_process(url: str, threads: int, seconds: float, keep_alive: bool, ready, go,
+                    out) -> None:
     import openai
 
     latencies, errors = [], []
     lock = threading.Lock()
-    apis = [openai.OpenAI(base_url=url, api_key="sk-bench", max_retries=0)
-            for _ in range(threads)]
+
+    def http_client():
+        if keep_alive:
+            return None  # the openai client's own (keep-alive) pool
+        import httpx
+
+        return openai.DefaultHttpxClient(limits=httpx.Limits(max_keepalive_connections=0))
+
+    apis = [openai.OpenAI(base_url=url, api_key="sk-bench", max_retries=0,
+                          http_client=http_client()) for _ in range(threads)]
     ready.put(True)
     go.wait()  # the clock starts once every process has imported openai
     deadline = time.monotonic() + seconds
+    cpu_before = os.times()
 
     def client(n: int) -> None:
         api = apis[n]
@@ -75,14 +93,16 @@ def _direct_process(url: str, threads: int, seconds: float, ready, go, out) -> N
         w.start()
     for w in workers:
         w.join()
-    out.put((latencies, errors))
+    cpu = os.times()
+    out.put((latencies, errors, cpu.user + cpu.system - cpu_before.user - cpu_before.system))
 
 
-def run_direct(url: str, clients: int, seconds: float) -> dict:
+def run_direct(url: str, clients: int, seconds: float, keep_alive: bool = True) -> dict:
     processes = 5 if clients % 5 == 0 else 1
     queue, ready, go = multiprocessing.Queue(), multiprocessing.Queue(), multiprocessing.Event()
     procs = [multiprocessing.Process(target=_direct_process,
-                                     args=(url, clients // processes, seconds, ready, go, queue))
+                                     args=(url, clients // processes, seconds, keep_alive, ready,
+                                           go, queue))
              for _ in range(processes)]
     for p in procs:
         p.start()
@@ -90,17 +110,18 @@ def run_direct(url: str, clients: int, seconds: float) -> dict:
         ready.get()
     started = time.monotonic()
     go.set()
-    latencies, errors = [], []
+    latencies, errors, cpu_s = [], [], 0.0
     for _ in procs:
-        lat, err = queue.get()
+        lat, err, cpu = queue.get()
         latencies += lat
         errors += err
+        cpu_s += cpu  # requests only: importing openai is not counted
     for p in procs:
         p.join()
     elapsed = max(time.monotonic() - started, seconds)
     return {"transactions": len(latencies), "errors": len(errors), "tps": len(latencies) / elapsed,
             "p50": percentile(latencies, .5), "p95": percentile(latencies, .95),
-            "samples": sorted(set(errors))[:3]}
+            "samples": sorted(set(errors))[:3], "client_cpu_s": cpu_s}
 
 
 MODEL_QUERY = ("\\set r random(1, 1000000000)\n"
@@ -144,15 +165,49 @@ def run_pgbench(conn, clients: int, seconds: int, new_connections: bool,
             "exit": result.returncode, "tail": output.strip().splitlines()[-3:]}
 
 
-def leftovers(conn, fake: FakeOpenAI, own_pid: int, open_before: int) -> str:
-    """Client backends and endpoint sockets still there after a run (10 s grace)."""
+def postmaster_pid(conn) -> int:
+    data = conn.execute("SHOW data_directory").fetchone()[0]
+    return int(Path(data, "postmaster.pid").read_text().split()[0])
+
+
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds of the postmaster and of every child it has reaped (the backends)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU spent during one run by the server, the clients (this process's children: pgbench
+    or the direct clients) and the endpoint (the fake server's threads in this process)."""
+
+    def __init__(self, postmaster: int | None = None):
+        self.postmaster = postmaster
+        self.start = self._now()
+
+    def _now(self) -> tuple:
+        t = os.times()
+        server = server_cpu_s(self.postmaster) if self.postmaster else 0.0
+        return (server, t.children_user + t.children_system, t.user + t.system)
+
+    def per_transaction_ms(self, transactions: int) -> tuple:
+        """Call after the run's processes have exited (leftovers() waits for that)."""
+        end = self._now()
+        n = max(transactions, 1)
+        return tuple((b - a) * 1000 / n for a, b in zip(self.start, end))
+
+
+def leftovers(conn, fake: FakeOpenAI, own_pid: int, open_before: int, postmaster: int) -> str:
+    """Client backends, endpoint sockets and postmaster threads still there after a run
+    (10 s grace)."""
     deadline = time.monotonic() + 10
     while True:
         backends = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
                                 "'client backend' AND pid <> %s", (own_pid,)).fetchone()[0]
         sockets = fake.connections_open - open_before
+        threads = len(os.listdir(f"/proc/{postmaster}/task"))
         if (backends == 0 and sockets <= 0) or time.monotonic() > deadline:
-            return f"{backends} backends, {sockets} sockets to the endpoint"
+            return (f"{backends} backends, {sockets} sockets to the endpoint, "
+                    f"{threads} postmaster thread{'s' if threads != 1 else ''}")
         time.sleep(0.1)
 
 
@@ -162,10 +217,18 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--only", choices=["default", "preload"])
     args = parser.parse_args()
-    rows = []
+    rows = []  # (name, result, cpu ms per transaction, floor tps or None, note)
     with FakeOpenAI(models=[MODEL], delay=DELAY_S) as fake:
-        direct = run_direct(fake.url, args.clients, args.seconds)
-        rows.append(("direct openai client", direct, f"{fake.connections_opened} sockets opened"))
+        for keep_alive in (True, False):
+            opened, meter = fake.connections_opened, CpuMeter()
+            result = run_direct(fake.url, args.clients, args.seconds, keep_alive)
+            name = "direct openai client" if keep_alive else "direct, new conn (info)"
+            _, _, endpoint_ms = meter.per_transaction_ms(result["transactions"])
+            client_ms = result["client_cpu_s"] * 1000 / max(result["transactions"], 1)
+            rows.append((name, result, (0.0, client_ms, endpoint_ms), None,
+                         f"{fake.connections_opened - opened} sockets opened"))
+            if result["errors"]:
+                print(f"{name} errors: {result['samples']}")
         for label, preload in (("default", False), ("preload", True)):
             if args.only and args.only != label:
                 continue
@@ -176,29 +239,39 @@ def main() -> None:
                              "api_key => 'sk-bench')", (fake.url,))
                 conn.execute("SELECT llm_create_model('ft', engine => 'bench', model_name => %s,"
                              " prompt_template => '{{content}}')", (MODEL,))
-                own_pid = conn.info.backend_pid
-                if not preload:  # what a new connection costs this machine without any model
-                    result = run_pgbench(conn, args.clients, args.seconds, True, "SELECT 1;\n")
-                    rows.append(("pgbench -C, SELECT 1", result, "no model: the floor for -C"))
-                for new_connections in (False, True):
+                own_pid, postmaster = conn.info.backend_pid, postmaster_pid(conn)
+                floor = None
+                # what a new connection costs this server without any model: the -C floor
+                for name, new_connections, sql in (
+                        (f"{label}: pgbench -C SELECT 1", True, "SELECT 1;\n"),
+                        (f"{label}: pgbench", False, MODEL_QUERY),
+                        (f"{label}: pgbench -C", True, MODEL_QUERY)):
                     opened, open_before = fake.connections_opened, fake.connections_open
-                    result = run_pgbench(conn, args.clients, args.seconds, new_connections)
-                    name = f"pgbench{' -C' if new_connections else ''} ({label})"
-                    rows.append((name, result, f"{fake.connections_opened - opened} sockets "
-                                 f"opened; left: {leftovers(conn, fake, own_pid, open_before)}"))
+                    meter = CpuMeter(postmaster)
+                    result = run_pgbench(conn, args.clients, args.seconds, new_connections, sql)
+                    left = leftovers(conn, fake, own_pid, open_before, postmaster)
+                    cpu = meter.per_transaction_ms(result["transactions"])
+                    is_floor = sql != MODEL_QUERY
+                    rows.append((name, result, cpu, None if is_floor or not new_connections
+                                 else floor, f"{fake.connections_opened - opened} sockets "
+                                 f"opened; left: {left}"))
+                    if is_floor:
+                        floor = result["tps"]
                     if result.get("exit"):
                         print(f"{name}: pgbench exited {result['exit']}: {result['tail']}")
-    if direct["errors"]:
-        print(f"direct client errors: {direct['samples']}")
     base = rows[0][1]["tps"]
     print(f"== {args.clients} clients, {args.seconds} s each, endpoint answers in "
-          f"{DELAY_S * 1000:.0f} ms")
-    print(f"{'':28s}{'txns':>8s}{'errors':>8s}{'tps':>9s}{'p50 ms':>9s}{'p95 ms':>9s}"
-          f"{'vs direct':>11s}  afterwards")
-    for name, r, note in rows:
-        print(f"{name:28s}{r['transactions']:8d}{r['errors']:8d}{r['tps']:9.1f}{r['p50']:9.1f}"
-              f"{r['p95']:9.1f}{r['tps'] / base:10.2f}x  {note}")
-    print("target: 0 errors, nothing left afterwards, >= 0.5x the direct client's tps")
+          f"{DELAY_S * 1000:.0f} ms; CPU ms per transaction: server (postmaster + backends) / "
+          f"client / endpoint")
+    print(f"{'':30s}{'txns':>7s}{'errors':>7s}{'tps':>8s}{'p50 ms':>8s}{'p95 ms':>8s}"
+          f"{'vs direct':>10s}{'of floor':>9s}{'CPU ms/txn':>19s}  afterwards")
+    for name, r, cpu, floor, note in rows:
+        of_floor = f"{r['tps'] / floor:8.2f}x" if floor else f"{'':9s}"
+        print(f"{name:30s}{r['transactions']:7d}{r['errors']:7d}{r['tps']:8.1f}{r['p50']:8.1f}"
+              f"{r['p95']:8.1f}{r['tps'] / base:9.2f}x{of_floor}"
+              f"{cpu[0]:7.2f}/{cpu[1]:5.2f}/{cpu[2]:5.2f}  {note}")
+    print("target: 0 errors, nothing left afterwards, >= 0.5x the direct client's tps; "
+          "'of floor': a -C model query's tps over the same server's -C SELECT 1")
 
 
 if __name__ == "__main__":

@@ -151,6 +151,36 @@ def test_a_cancel_ends_a_hung_scan_in_a_forked_backend(preloaded, model, fake):
         fake.release()
 
 
+def test_backends_forked_from_the_preloaded_postmaster_exit_cleanly(preloaded, model):
+    """Backends end with _exit() after proc_exit() (ext/preload.c): the postmaster must
+    still see each exit status as PostgreSQL gave it, or it would restart the cluster."""
+    dsn = preloaded["dsn"]
+    log = preloaded["dir"] / "server.log"
+    start = log.stat().st_size
+    for i in range(3):  # normal ends, after a model query and after none
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            if i:
+                conn.execute("SELECT answer FROM qa WHERE content = %s", (f"exit {i}",))
+    with pytest.raises(psycopg.OperationalError):  # FATAL at start-up: proc_exit(1)
+        psycopg.connect(dsn.replace("dbname=preload", "dbname=no_such_db"))
+    with psycopg.connect(dsn, autocommit=True) as admin, \
+            psycopg.connect(dsn, autocommit=True) as victim:
+        victim.execute("SELECT answer FROM qa WHERE content = 'terminated'")
+        admin.execute("SELECT pg_terminate_backend(%s)", (victim.info.backend_pid,))
+        with pytest.raises(psycopg.OperationalError):
+            victim.execute("SELECT 1")
+        with psycopg.connect(dsn, autocommit=True) as after:
+            assert after.execute("SELECT answer FROM qa WHERE content = 'after'").fetchone() == (
+                "echo:after",)
+    time.sleep(0.5)  # the postmaster logs an abnormal exit when it reaps the child
+    with open(log, "rb") as f:
+        f.seek(start)
+        written = f.read().decode(errors="replace")
+    for sign in ("terminated by signal", "exited with exit code", "was terminated by",
+                 "terminating any other active server processes", "reinitializing"):
+        assert sign not in written, written
+
+
 def test_preload_python_off_leaves_python_to_the_first_call(fake):
     with private_cluster("shared_preload_libraries = 'pg_cron,pg_llm'",
                          "pg_llm.preload_python = off") as cluster:
