@@ -14,7 +14,6 @@ privilege on llm.cache. In a read-only transaction nothing is written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 from pg_llm.catalog import cache as cache_catalog
@@ -22,6 +21,8 @@ from pg_llm.engines.client import ChatRequest, ChatResult
 
 
 def request_key(settings, request: ChatRequest) -> str:
+    import hashlib  # here: a scan without cache or audit never loads OpenSSL's digests (~7 ms)
+
     key_hash = hashlib.sha256((settings.api_key or "").encode()).hexdigest()
     document = [settings.name, settings.base_url, key_hash, request.model,
                 [list(m) for m in request.messages],

@@ -8,7 +8,6 @@ template in one query. A failed statement rolls its rows back with it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 from pg_llm.catalog import requests as requests_catalog
@@ -16,6 +15,8 @@ from pg_llm.engines.client import ChatRequest
 
 
 def prompt_hash(request: ChatRequest) -> str:
+    import hashlib  # here: a scan without cache or audit never loads OpenSSL's digests (~7 ms)
+
     return hashlib.sha256(json.dumps([list(m) for m in request.messages],
                                      ensure_ascii=False).encode()).hexdigest()
 

@@ -22,6 +22,9 @@ import pg_llm.fdw  # noqa: F401
 import pg_llm.interrupts  # noqa: F401
 from pg_llm.engines import http
 
+# The answer cache's and audit's hashes (imported at their first use otherwise: ~7 ms).
+import hashlib  # noqa: F401,E402
+
 # The TLS context (CA bundle, ~20 ms) is plain memory: build it once, for https engines.
 http.ssl_context()
 
