@@ -9,13 +9,15 @@ fail mostly on names ("no such column": ``person.id`` where the key is ``patient
 grammar makes those answers impossible, not the wrong logic.
 
 The grammar is lexical: it constrains words, not the statement's structure.
-- keywords, functions and type names: case-insensitive;
-- bare identifiers: a table or column of the DDL (case-insensitive, as PostgreSQL folds
-  them), or an alias ``T1``..``T9`` (the style of sql-create-context); a name the DDL quoted
-  with capitals or spaces only in its quoted form;
+- keywords, functions and type names: in upper or in lower case;
+- bare identifiers: a table or column of the DDL, as written there or in lower case (what
+  PostgreSQL folds it to), or an alias ``T1``..``T9`` (the style of sql-create-context); a
+  name the DDL quoted with capitals or spaces only in its quoted form;
+- ``x.y``: y is a column of table x (``vessel.id`` is impossible where vessel has no id),
+  or any column after an alias ``T1.``; ``s.t``: a table t of schema s;
 - ``AS <word>`` may name any alias, but a later bare reference to it must be a known name
   (a context-free grammar has no memory of the alias);
-- numbers, 'string literals', operators, ``( ) , .``; ``x.y`` qualified names;
+- numbers, 'string literals', operators, ``( ) ,``; no comments;
 - the answer starts with SELECT or WITH and ends at most with one ``;``.
 
 Only light Python: the backend imports this.
@@ -57,9 +59,8 @@ KEYWORDS = (
     "DATE", "TIMESTAMP", "TIME", "INTEGER", "INT", "BIGINT", "SMALLINT", "NUMERIC",
     "DECIMAL", "REAL", "FLOAT", "DOUBLE", "PRECISION", "TEXT", "VARCHAR", "CHAR", "BOOLEAN",
 )
-# T1..T9: the aliases sql-create-context's gold queries use
-ALIAS_RULE = '[tT] [1-9]'
-SYMBOLS = ("<>", "!=", "<=", ">=", "||", "::", "=", "<", ">", "+", "*", "%", "(", ")", ",", ".")
+# '.' is not among them: it only joins a table (or alias) to one of its columns, or a number
+SYMBOLS = ("<>", "!=", "<=", ">=", "||", "::", "=", "<", ">", "+", "*", "%", "(", ")", ",")
 # '-' and '/' are kept apart: right after them only a word, '(' or a string may follow without
 # a space, so that an answer cannot open a comment ('--', '/*') and hide text from the check
 OPERATORS_BEFORE_WORDS = ("-", "/")
@@ -91,16 +92,23 @@ def _name(kind: str, text: str) -> str | None:
     return None
 
 
-def schema_names(ddl: str) -> tuple[list[str], list[str]]:
-    """(tables, columns) named by the CREATE TABLE statements in `ddl`, in order, without
-    duplicates. Other text (a question in a comment, prose, other statements) is ignored.
-    A schema-qualified table gives both names (``sales.orders``: ``sales`` and ``orders``)."""
+def _forms(kind: str, text: str) -> tuple[str, ...]:
+    """How a name of the DDL may be written in a query: as written, folded to lower case, or
+    quoted in lower case (bare in the DDL); exactly as quoted, and bare too when quoting
+    changes nothing (quoted in the DDL)."""
+    if kind == "word":
+        return tuple(dict.fromkeys((text, text.lower(), f'"{text.lower()}"')))
+    inner = _name(kind, text)
+    return (text, inner) if _BARE.match(inner) else (text,)
+
+
+def _tables(ddl: str) -> list[tuple[list[tuple[str, str]], list[tuple[str, str]]]]:
+    """Each CREATE TABLE in `ddl`: (its name's tokens, schema first; its columns' tokens)."""
     tokens = _ddl_tokens(ddl)
-    tables: dict[str, None] = {}
-    columns: dict[str, None] = {}
+    found = []
     i = 0
     while i < len(tokens):
-        if not (tokens[i] == ("word", tokens[i][1]) and tokens[i][1].lower() == "create"):
+        if not (tokens[i][0] == "word" and tokens[i][1].lower() == "create"):
             i += 1
             continue
         j = i + 1
@@ -115,7 +123,7 @@ def schema_names(ddl: str) -> tuple[list[str], list[str]]:
             j += 3
         parts = []
         while j < len(tokens) and _name(*tokens[j]) is not None:
-            parts.append(_name(*tokens[j]))
+            parts.append(tokens[j])
             if j + 1 < len(tokens) and tokens[j + 1][1] == ".":
                 j += 2
                 continue
@@ -124,21 +132,37 @@ def schema_names(ddl: str) -> tuple[list[str], list[str]]:
         if not parts or j >= len(tokens) or tokens[j][1] != "(":
             i = j
             continue
-        for part in parts:
-            tables.setdefault(part)
+        columns: list[tuple[str, str]] = []
         i = _read_columns(tokens, j + 1, columns)
+        found.append((parts, columns))
+    return found
+
+
+def schema_names(ddl: str) -> tuple[list[str], list[str]]:
+    """(tables, columns) named by the CREATE TABLE statements in `ddl`, in order, without
+    duplicates, as PostgreSQL names them. Other text (a question in a comment, prose, other
+    statements) is ignored. A schema-qualified table gives both names (``sales.orders``:
+    ``sales`` and ``orders``)."""
+    tables: dict[str, None] = {}
+    columns: dict[str, None] = {}
+    for parts, cols in _tables(ddl):
+        for part in parts:
+            tables.setdefault(_name(*part))
+        for col in cols:
+            columns.setdefault(_name(*col))
     return list(tables), list(columns)
 
 
-def _read_columns(tokens, i: int, columns: dict) -> int:
-    """Columns of one CREATE TABLE body starting after its '('; returns the index after ')'."""
+def _read_columns(tokens, i: int, columns: list) -> int:
+    """Column tokens of one CREATE TABLE body starting after its '('; returns the index
+    after its ')'."""
     depth, first = 1, True
     while i < len(tokens) and depth > 0:
         kind, text = tokens[i]
         if depth == 1 and first:
             name = _name(kind, text)
             if name is not None and not (kind == "word" and name in _TABLE_CONSTRAINTS):
-                columns.setdefault(name)
+                columns.append((kind, text))
             first = False
         if text == "(" and kind == "punct":
             depth += 1
@@ -154,64 +178,94 @@ def _literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _case_insensitive(word: str) -> str:
-    """GBNF for `word` in any letter case: [sS] [eE] ... with other characters literal."""
-    out, run = [], ""
-    for ch in word:
-        if ch.isascii() and ch.isalpha():
-            if run:
-                out.append(_literal(run))
-                run = ""
-            out.append(f"[{ch.lower()}{ch.upper()}]")
-        else:
-            run += ch
-    if run:
-        out.append(_literal(run))
-    return " ".join(out)
+class _Trie:
+    """Words sharing prefixes share one path of the grammar: after a space the grammar
+    engine follows a few first letters instead of one path per word (with one path per
+    word, filtering the whole vocabulary took ~1 s per token on SmolLM2's 49k tokens)."""
+
+    def __init__(self):
+        self.children: dict[str, _Trie] = {}
+        self.ends: set[str] = set()  # what may follow a whole word: "" (nothing) or a rule
+
+    def add(self, word: str, then: str = "") -> None:
+        node = self
+        for ch in word:
+            node = node.children.setdefault(ch, _Trie())
+        node.ends.add(then)
+
+    def expression(self) -> str:
+        alternatives = []
+        for ch, child in sorted(self.children.items()):
+            run, node = ch, child
+            while len(node.children) == 1 and not node.ends:  # a single path: one literal
+                (nxt, node), = node.children.items()
+                run += nxt
+            rest = node.expression()
+            alternatives.append(_literal(run) + (f" {rest}" if rest else ""))
+        alternatives += sorted(e for e in self.ends if e)
+        if not alternatives:
+            return ""
+        body = " | ".join(alternatives)
+        if "" in self.ends:
+            return f"({body})?"
+        return f"({body})" if len(alternatives) > 1 else body
 
 
-def _identifier_forms(name: str) -> list[str]:
-    """How a name may be written: bare (any case) and quoted if PostgreSQL folds it to
-    itself; otherwise only quoted, exactly."""
-    quoted = _literal('"' + name.replace('"', '""') + '"')
-    if _BARE.match(name):
-        return [_case_insensitive(name), quoted]
-    return [quoted]
-
-
-def build_grammar(names: list[str]) -> str:
-    """The GBNF of SQL whose bare identifiers are `names` (tables and columns)."""
+def build_grammar(ddl_tables) -> str:
+    """The GBNF of SQL over the tables of `_tables(ddl)`: bare words are keywords, tables and
+    columns; `x.y` is a column y of table x (or of an alias); `s.t` a table t of schema s."""
+    rules: dict[str, str] = {}
+    names = {_name(*t) for parts, cols in ddl_tables for t in (*parts, *cols)}
     if len(names) > MAX_NAMES:
         raise InvalidParameter(f"the schema names {len(names)} tables and columns; a SQL "
                                f"grammar allows at most {MAX_NAMES}",
                                hint="give the model the DDL of the tables the question needs")
-    keywords = {k.lower() for k in KEYWORDS}
-    idents = []
-    for name in names:
-        if name.lower() in keywords and _BARE.match(name):
-            continue  # already a word (a column named "date", "year", "name"...)
-        idents.extend(_identifier_forms(name))
-    keyword_alts = " | ".join(_case_insensitive(k) for k in sorted(KEYWORDS, key=lambda k: -len(k)))
-    ident_alts = " | ".join(idents + [ALIAS_RULE])
+    words, every_column, schemas = _Trie(), _Trie(), {}
+    every_column.add("*")
+    for keyword in KEYWORDS:
+        words.add(keyword)
+        words.add(keyword.lower())
+    for n, (parts, cols) in enumerate(ddl_tables):
+        table_columns = _Trie()
+        table_columns.add("*")
+        for col in cols:
+            for form in _forms(*col):
+                words.add(form)
+                every_column.add(form)
+                table_columns.add(form)
+        rules[f"columns-{n}"] = table_columns.expression()
+        *schema, table = parts
+        for form in _forms(*table):
+            words.add(form)
+            words.add(form, f'"." columns-{n}')
+            if schema:
+                schemas.setdefault(schema[-1], _Trie()).add(form)
+                schemas[schema[-1]].add(form, f'"." columns-{n}')
+    for k, (schema, tables) in enumerate(schemas.items()):
+        rules[f"tables-{k}"] = tables.expression()
+        for form in _forms(*schema):
+            words.add(form)
+            words.add(form, f'"." tables-{k}')
+    rules["every-column"] = every_column.expression()
     symbol_alts = " | ".join(_literal(s) for s in SYMBOLS)
     grammar = f"""root ::= ws? start after-word
-start ::= {_case_insensitive("SELECT")} | {_case_insensitive("WITH")}
+start ::= "SELECT" | "select" | "WITH" | "with"
 after-word ::= end | ws word after-word | ws? sym after-sym | ws? op after-op
 after-sym ::= end | ws? word after-word | ws? sym after-sym | ws? op after-op
 after-op ::= ws? word after-word | ws? opener after-sym | ws sym after-sym | ws op after-op
 end ::= ws? ";"?
-word ::= keyword | ident | number | alias-def
+word ::= known | alias | number | alias-def
+known ::= {words.expression()}
+alias ::= [tT] [1-9] ("." every-column)?
+alias-def ::= ("AS" | "as") ws [a-zA-Z_] [a-zA-Z0-9_]{{0,30}}
+number ::= [0-9]{{1,18}} ("." [0-9]{{1,18}})?
 sym ::= symbol | string
 opener ::= "(" | string
 op ::= {" | ".join(_literal(o) for o in OPERATORS_BEFORE_WORDS)}
-keyword ::= {keyword_alts}
-ident ::= {ident_alts}
-alias-def ::= {_case_insensitive("AS")} ws [a-zA-Z_] [a-zA-Z0-9_]{{0,30}}
-number ::= [0-9]{{1,18}}
 string ::= "'" ( [^'\\x00-\\x1F] | "''" ){{0,200}} "'"
 symbol ::= {symbol_alts}
 ws ::= [ \\t\\n]{{1,8}}
-"""
+""" + "".join(f"{name} ::= {body}\n" for name, body in rules.items())
     if len(grammar) > MAX_GRAMMAR_CHARS:
         raise InvalidParameter(f"the SQL grammar of this schema has {len(grammar)} characters; "
                                f"at most {MAX_GRAMMAR_CHARS} are sent",
@@ -220,14 +274,14 @@ ws ::= [ \\t\\n]{{1,8}}
 
 
 @functools.lru_cache(maxsize=256)
-def _grammar_for_names(names: tuple[str, ...]) -> str:
-    return build_grammar(list(names))
+def _grammar_for_tables(ddl_tables: tuple) -> str:
+    return build_grammar(ddl_tables)
 
 
 def grammar_for_ddl(ddl: str, *, variable: str = "ddl") -> str:
     """The grammar of the schema that `ddl` (a prompt variable's value) declares. Prompts
-    of one schema share it: the cache is keyed by the names, not by the whole text."""
-    tables, columns = schema_names(ddl or "")
+    of one schema share it: the cache is keyed by the tables, not by the whole text."""
+    tables = _tables(ddl or "")
     if not tables:
         raise InvalidParameter(f'no CREATE TABLE statement in the value of "{variable}", '
                                "from which the SQL grammar is made",
@@ -235,7 +289,7 @@ def grammar_for_ddl(ddl: str, *, variable: str = "ddl") -> str:
                                hint=f'put the schema\'s DDL in "{variable}", or turn the '
                                     "grammar off: llm_alter_model(model, "
                                     """'{"sql_grammar_from": null}')""")
-    return _grammar_for_names(tuple(dict.fromkeys(tables + columns)))
+    return _grammar_for_tables(tuple((tuple(parts), tuple(cols)) for parts, cols in tables))
 
 
 def parse_option(value) -> str:

@@ -99,10 +99,13 @@ def test_the_grammar_admits_the_schemas_sql_and_nothing_else():
         "SELECT full_name FROM person WHERE patient_no IN (SELECT patient_no FROM visit "
         "WHERE EXTRACT(YEAR FROM born_on) = 1990) AND note IS NOT NULL",
         "WITH T1 AS (SELECT fee FROM visit) SELECT AVG(T1.fee) FROM T1",
-        "SELECT \"full_name\" FROM PERSON WHERE note LIKE '%it''s%'",
+        "SELECT \"full_name\" FROM person WHERE note LIKE '%it''s%'",
+        "SELECT person.* FROM person WHERE person.patient_no = 3.5",
     ]
     bad = [
         "SELECT person.id FROM person",              # the key is patient_no
+        "SELECT visit.full_name FROM visit",         # a column of another table
+        "SELECT DATE.fee FROM visit",                # a keyword is no table
         "SELECT name FROM patients",                 # invented names
         "SELECT full_name FROM person; DROP TABLE person",
         "SELECT full_name FROM person -- person.id",  # no comments
@@ -118,6 +121,8 @@ def test_the_grammar_admits_the_schemas_sql_and_nothing_else():
     assert admits(grammar, "SELECT full_name FROM pers", complete=False)  # a cut-off answer
     quoted = sql_grammar.grammar_for_ddl(LAYOUTS["quoted identifiers and a schema"][0])
     assert admits(quoted, 'SELECT "Line Id", qty FROM sales."Order Lines"')
+    assert admits(quoted, 'SELECT "Order Lines".qty FROM "Order Lines"')
+    assert not admits(quoted, 'SELECT "Mixed".qty FROM "Mixed"')
     assert not admits(quoted, "SELECT line id FROM order_lines")
     assert not admits(quoted, 'SELECT camelcase FROM "Mixed"')  # quoted with capitals: only quoted
 
