@@ -4,9 +4,11 @@
  * The planner and EXPLAIN count a scan's prompts with one function, llm_estimate_prompts;
  * the planner charges llm_prompt_cost() for each (paths.c).
  *
- * EXPLAIN (pg_llm.scan_cost): when every value the scan sends is a constant, Python builds the very requests
- * the scan would send (de-duplicated, before the answer cache) and estimates their input
- * tokens, output tokens (max_tokens, or 256 each) and USD from the engine's prices.
+ * EXPLAIN (pg_llm.scan_cost): when every value the scan sends is a constant, Python builds
+ * the very requests the scan would send (de-duplicated, before the answer cache) and
+ * estimates their input tokens, output tokens (max_tokens, or 256 each) and USD from the
+ * engine's prices. The planner does not call Python: it plans every query, and prices
+ * would need the same call (about a millisecond) per plan.
  * EXPLAIN ANALYZE: after each call into Python an instrumented scan adds what that call did:
  * prompts sent, cache hits, failed prompts, retries, tokens and USD. Scans that are not
  * instrumented never call in here.
