@@ -7,8 +7,8 @@
  * EXPLAIN (pg_llm.scan_cost): when every value the scan sends is a constant, Python builds
  * the very requests the scan would send (de-duplicated, before the answer cache) and
  * estimates their input tokens, output tokens (max_tokens, or 256 each) and USD from the
- * engine's prices. The planner does not call Python: it plans every query, and prices
- * would need the same call (about a millisecond) per plan.
+ * engine's prices. The planner does not: that would put a call into Python (0.1-0.3 ms,
+ * docs/fdw-bridge.md) into the planning of every query, and generic plans know no values.
  * EXPLAIN ANALYZE: after each call into Python an instrumented scan adds what that call did:
  * prompts sent, cache hits, failed prompts, retries, tokens and USD. Scans that are not
  * instrumented never call in here.
