@@ -398,6 +398,10 @@ def _column_comment(style: Style, domain: Domain, col: RCol | None, table: RTabl
         parent = domain.table(col.references)
         text = f"the {col.words or parent.singular}: {parent.name}"
         return text if style.comments == "every" or col.words else ""
+    if style.comments == "some" and col.words and col.words != col.name.replace("_", " "):
+        # A synonym: the word questions use where the name differs ("sale time" for sold_at),
+        # so training shows comments that map question words to columns.
+        return f"{col.words}, {col.comment}" if col.comment else col.words
     if col.comment:
         return col.comment
     return col.phrase if style.comments == "every" else ""

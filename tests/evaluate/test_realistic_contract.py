@@ -37,7 +37,15 @@ def test_real_style_gold_scores_and_the_breakdown_tells_styles_apart(eval_db, sc
     joins = {(r["entry"], r["part"]): r["n"] for r in breakdown["join"]}
     assert joins[("perfect", "needs join")] >= 4
     assert {r["part"] for r in breakdown["kind"]} >= {"join3", "subquery", "null"}
+    real = {(r["entry"], r["part"]): (r["n"], r["execution_match"]) for r in breakdown["real"]}
+    assert real[("perfect", "real-style")] == (20, 1.0)
+    assert real[("simple_only", "real-style")] == (20, 0.0)
+    assert real[("perfect", "real-style, join")][1] == 1.0
+    assert real[("perfect", "real-style, join")][0] == joins[("perfect", "needs join")] - sum(
+        1 for (sql,) in eval_db.execute("SELECT gold_sql FROM demo_eval WHERE schema_key NOT LIKE '%/%'")
+        if " JOIN " in sql)
     text = format_breakdown(breakdown)
     assert "execution match by style" in text and "documented" in text and "0% of 10" in text
+    assert "real-style questions" in text and "0% of 20" in text
     assert plot_breakdown(breakdown, tmp_path / "by_style.png")
     assert (tmp_path / "by_style.png").stat().st_size > 1000
