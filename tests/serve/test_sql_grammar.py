@@ -22,21 +22,21 @@ CREATE TABLE port (port_code CHAR(5) PRIMARY KEY, port_name TEXT);
 GRAMMAR = sql_grammar.grammar_for_ddl(DDL)
 
 
-def ask(client, grammar, seed, max_tokens=40, **extra):
+# Sampling (temperature 1) filters the whole vocabulary at every token the random model gets
+# wrong, ~0.1-1 s each on a loaded 2-core machine: keep answers short.
+def ask(client, grammar, seed, max_tokens=16, **extra):
     return client.chat.completions.create(
         model="tiny", messages=[{"role": "user", "content": DDL}], max_tokens=max_tokens,
         temperature=1.0, seed=seed, extra_body={"grammar": grammar, **extra})
 
 
 def test_answers_follow_the_sql_grammar(client):
-    finished = 0
-    for seed in range(6):
+    for seed in range(4):
         choice = ask(client, GRAMMAR, seed).choices[0]
         text = choice.message.content
         assert admits(GRAMMAR, text, complete=choice.finish_reason == "stop"), text
         assert re.match(r"\s*(select|with)\b", text, re.IGNORECASE), text
         assert "--" not in text and "/*" not in text  # no comment can hide text
-        finished += choice.finish_reason == "stop"
     # the same requests again: the grammar is parsed once and cloned, answers are the same
     again = ask(client, GRAMMAR, 0).choices[0].message.content
     assert again == ask(client, GRAMMAR, 0).choices[0].message.content

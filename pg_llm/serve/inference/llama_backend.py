@@ -19,10 +19,11 @@ _log_callback = None  # must stay referenced: llama.cpp calls it for the process
 # Compiled grammars kept per model, by text: requests of one schema (or one response_format)
 # clone the parsed grammar instead of parsing its GBNF again.
 GRAMMAR_CACHE_SIZE = 64
-# A greedy pick the grammar rejects is redone among this many highest logits first: the best
-# allowed token among them is the best allowed token of all (the rest score lower), and the
-# grammar filters 64 tokens instead of the whole vocabulary (~0.1-1 s on SmolLM2's 49k).
-GREEDY_SHORTLIST = 64
+# A greedy pick the grammar rejects is redone among the 64, then 1024 highest logits first:
+# the best allowed token among them is the best allowed token of all (the rest score lower),
+# and the grammar filters those instead of the whole vocabulary (SmolLM2: 49,152 tokens, up
+# to seconds per token with a large SQL grammar on a loaded machine).
+GREEDY_SHORTLISTS = (64, 1024)
 
 
 @dataclass
@@ -231,7 +232,11 @@ class LlamaModel(LlamaVocab):
         if sampler.grammar is None:
             return token
         if not self._grammar_allows(sampler.grammar, token):
-            token = self._allowed_best(sampler, batch_index) if sampler.greedy else None
+            token = None
+            for size in GREEDY_SHORTLISTS if sampler.greedy else ():
+                token = self._allowed_best(sampler, batch_index, size)
+                if token is not None:
+                    break
             if token is None:
                 candidates, keep = self._all_candidates(batch_index)
                 lc.llama_sampler_apply(sampler.grammar, ctypes.byref(candidates))
@@ -241,10 +246,10 @@ class LlamaModel(LlamaVocab):
         lc.llama_sampler_accept(sampler.grammar, token)
         return token
 
-    def _allowed_best(self, sampler: Sampler, batch_index: int) -> int | None:
-        """The highest-logit token the grammar allows among the GREEDY_SHORTLIST best; None
-        when it allows none of them."""
-        candidates, buf = self._all_candidates(batch_index, GREEDY_SHORTLIST)
+    def _allowed_best(self, sampler: Sampler, batch_index: int, size: int) -> int | None:
+        """The highest-logit token the grammar allows among the `size` best; None when it
+        allows none of them."""
+        candidates, buf = self._all_candidates(batch_index, size)
         self.lc.llama_sampler_apply(sampler.grammar, ctypes.byref(candidates))
         allowed = buf[buf["logit"] > float("-inf")]
         return int(allowed["id"][allowed["logit"].argmax()]) if len(allowed) else None
@@ -265,7 +270,7 @@ class LlamaModel(LlamaVocab):
         lc = self.lc
         n = self.n_vocab()
         logits = np.ctypeslib.as_array(lc.llama_get_logits_ith(self.ctx, batch_index), shape=(n,))
-        ids = np.arange(n, dtype=np.int32) if top is None else \
+        ids = np.arange(n, dtype=np.int32) if top is None or top >= n else \
             np.argpartition(logits, -top)[-top:].astype(np.int32)
         buf = np.zeros(len(ids), dtype=[("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
         buf["id"] = ids
