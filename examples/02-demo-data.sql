@@ -4,13 +4,17 @@
 -- \copy loads it, so this step needs no privilege beyond creating two tables.
 -- Variables: n_generate (training conversations, default 400), n_eval (default 60), seed (42).
 -- Real-style schemas (pg_llm_tutorial/realistic.py: multi-line DDL, comments, keys such as
--- vessel_id or code, 3-6 tables): n_real of the training conversations (default 0), and
--- of the held-out questions n_real_eval on new domains in the trained styles and
+-- vessel_id or code, 3-6 tables): n_real of the training conversations (default
+-- n_generate / 2, the recipe measured for real-style schemas in docs/tutorial.md), and of
+-- the held-out questions n_real_eval on new domains in the trained styles and
 -- n_style_eval in a style training never uses (default n_eval / 6 each).
 \if :{?n_generate} \else \set n_generate 400 \endif
 \if :{?n_eval} \else \set n_eval 60 \endif
 \if :{?seed} \else \set seed 42 \endif
-\if :{?n_real} \else \set n_real 0 \endif
+\if :{?n_real}
+\else
+SELECT :n_generate / 2 AS n_real \gset
+\endif
 \if :{?n_real_eval}
 \else
 SELECT :n_eval / 6 AS n_real_eval \gset

@@ -40,8 +40,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--n-train", type=int, default=300, help="conversations to fine-tune on")
     p.add_argument("--n-generate", type=int, default=400, help="conversations to generate")
     p.add_argument("--n-eval", type=int, default=60, help="held-out questions to generate")
-    p.add_argument("--n-real", type=int, default=0,
-                   help="of --n-generate, conversations on real-style schemas (realistic.py)")
+    p.add_argument("--n-real", type=int, default=None,
+                   help="of --n-generate, conversations on real-style schemas (realistic.py; "
+                        "default n_generate/2, the measured recipe; 0: simple schemas only)")
     p.add_argument("--n-real-eval", type=int, default=None,
                    help="of --n-eval, real-style questions in the trained styles (default n_eval/6)")
     p.add_argument("--n-style-eval", type=int, default=None,

@@ -169,7 +169,8 @@ def step_2(db, role: str, **variables) -> str:
 
 
 def test_step_2_loads_the_generators_splits_as_an_ordinary_role(db, tutor, splits):
-    out = step_2(db, tutor, n_generate=N_TRAIN, n_eval=N_EVAL, n_real_eval=0, n_style_eval=0)
+    out = step_2(db, tutor, n_generate=N_TRAIN, n_eval=N_EVAL, n_real=0, n_real_eval=0,
+                 n_style_eval=0)
     train, evals = splits
     assert db.execute(f"SELECT * FROM {tutor}.demo_data ORDER BY chat_id, message_id").fetchall() \
         == train_rows(train)

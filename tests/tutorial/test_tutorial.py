@@ -75,6 +75,12 @@ def test_tutorial_steps(db, tiny_engine, tmp_path):
     shapes = db.execute("SELECT string_agg(role, ',' ORDER BY message_id) AS roles, count(*) "
                         "FROM demo_data GROUP BY chat_id").fetchall()
     assert {roles for roles, _ in shapes} == {"system,user,assistant"}
+    # Half of the conversations on real-style schemas by default (the measured recipe): only
+    # those declare VARCHAR columns, and the mix is even, so the first n_train hold half too.
+    real = ("SELECT count(*) FROM demo_data WHERE role = 'user' "
+            "AND position('varchar(' IN lower(content)) > 0 {}")
+    assert one(db, real.format(""))[0] == N_GENERATE // 2
+    assert one(db, real.format(f"AND chat_id <= {N_TRAIN}"))[0] == N_TRAIN // 2
     assert one(db, "SELECT count(*), count(DISTINCT kind) FROM demo_eval") == (N_EVAL, 5)
     # One sixth each in real-style schemas: trained styles, and the style never trained on.
     assert one(db, "SELECT count(*) FILTER (WHERE schema_key ~ '/documented$'), "
