@@ -7,12 +7,15 @@ trained styles, real-style in the never-trained `documented` style), and prints 
 match per model x style, per model x kind, and on questions that need a join. Base and
 prompt-engineered rows are left out (0% in every measured run, docs/tutorial.md) to save time.
 
-    nice -n 10 .venv/bin/python bench/transfer_experiment.py \\
-        --config simple:0:3:1 --config mix50:150:3:1 --n-train 300 --eval 20:20:20
+    .venv/bin/python bench/transfer_experiment.py --threads 1 \\
+        --config simple:0:3:1 --config mix50:150:3:1 --n-train 300 --eval 10:25:25
+    .venv/bin/python bench/transfer_experiment.py --eval-only --grammar-only --config mix50:150:3:1
 
 --config NAME:N_REAL:EPOCHS:LR_MULT[:N_TRAIN]  (N_REAL of the N_TRAIN conversations are
 real-style; N_TRAIN defaults to --n-train)
-Writes <dir>/transfer.json; the cluster and engine live in <dir> (default .transfer/).
+Writes <dir>/transfer.json (--eval-only: transfer_eval.json); the cluster and engine live in
+<dir> (default .transfer/). Two runs can train at once, each with its own --dir; under load,
+--threads 1 per engine steps faster than two threads each.
 """
 
 from __future__ import annotations
