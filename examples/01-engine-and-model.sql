@@ -1,7 +1,8 @@
 -- Step 1: an engine and a model. A model is a foreign table; a prompt is a WHERE clause.
 -- Run by hand:  psql -X -v ON_ERROR_STOP=1 -e -f examples/01-engine-and-model.sql
 -- Variables (psql -v NAME=VALUE): base_model, engine_url (default: the local engine on 8765),
--- answer_tokens (longest answer, default 300).
+-- answer_tokens (longest answer, default 300), sql_grammar (on|off, default on).
+\if :{?sql_grammar} \else \set sql_grammar on \endif
 \if :{?base_model} \else \set base_model smollm2-135m-instruct \endif
 \if :{?answer_tokens} \else \set answer_tokens 300 \endif
 \if :{?question} \else
@@ -22,19 +23,25 @@ SELECT llm_create_engine('local', provider => 'local', options => '{"timeout": 6
 -- column `content` to put in the WHERE clause and a column `answer` with the reply. The system
 -- prompt is the one the training conversations use (see step 2). temperature 0 (greedy
 -- decoding) makes every answer reproducible; the engine's default, like OpenAI's, is 1.
+-- sql_grammar_from: the engine decodes under a grammar of SQL over the tables and columns of
+-- the CREATE TABLE statements in `content` (docs/sql-reference.md, "SQL grammar"), so no
+-- version of this model can name a column the schema lacks (-v sql_grammar=off: without).
 SELECT llm_create_model('ft_sql',
     engine          => 'local',
     model_name      => :'base_model',
     prompt_template => '{{content}}',
     predict         => 'answer',
     system_prompt   => 'Answer with one SQL query and nothing else.',
-    options         => '{"temperature": 0}');
+    options         => '{"temperature": 0}'::jsonb
+                       || CASE WHEN :'sql_grammar' = 'on'   -- decode under the schema's SQL grammar
+                               THEN '{"sql_grammar_from": "content"}'::jsonb ELSE '{}' END);
 
 \d ft_sql
 
--- Ask the base model for a query. Expect a wordy answer: a 135M model explains, repeats the
--- schema or wraps the SQL in prose; it rarely answers with just the query. Request options
--- such as max_tokens are columns too, set in the WHERE clause.
+-- Ask the base model for a query. Without the grammar a 135M model explains, repeats the
+-- schema or wraps the SQL in prose; under it, it can only write SQL over this schema's
+-- names, which is not yet the right query. Request options such as max_tokens are columns
+-- too, set in the WHERE clause.
 SELECT answer, version, completion_tokens, round(latency_ms) AS latency_ms
 FROM ft_sql
 WHERE content = :'question' AND max_tokens = :answer_tokens;

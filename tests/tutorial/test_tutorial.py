@@ -109,9 +109,12 @@ def test_tutorial_steps(db, tiny_engine, tmp_path):
 
     # 4. the new version answers under a max_tokens option; the prompt-engineered model exists.
     out = step("04-query-versions.sql")
-    version, tokens = one(db, "SELECT version, completion_tokens FROM ft_sql WHERE content = 'x' "
-                              "AND max_tokens = 3")
+    # (a prompt with a schema: ft_sql decodes under that schema's SQL grammar by default)
+    version, tokens = one(db, "SELECT version, completion_tokens FROM ft_sql WHERE content = "
+                              "'CREATE TABLE t (x INT);' AND max_tokens = 3")
     assert version == 2 and 0 < tokens <= 3
+    assert one(db, "SELECT options->>'sql_grammar_from' FROM llm.models "
+                   "WHERE name = 'ft_sql'")[0] == "content"
     assert one(db, "SELECT base_model, active_version FROM llm.models "
                    "WHERE name = 'ft_sql_succinct'") == ("tiny", 1)
     assert "{{content}}" in one(db, "SELECT prompt_template FROM llm.models "
