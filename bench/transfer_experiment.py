@@ -11,8 +11,10 @@ prompt-engineered rows are left out (0% in every measured run, docs/tutorial.md)
         --config simple:0:3:1 --config mix50:150:3:1 --n-train 300 --eval 10:25:25
     .venv/bin/python bench/transfer_experiment.py --eval-only --grammar-only --config mix50:150:3:1
 
---config NAME:N_REAL:EPOCHS:LR_MULT[:N_TRAIN]  (N_REAL of the N_TRAIN conversations are
-real-style; N_TRAIN defaults to --n-train)
+--config NAME:N_REAL:EPOCHS:LR_MULT[:N_TRAIN][,layers=L][,rank=R][,joins=J][,turns=T]
+(N_REAL of the N_TRAIN conversations are real-style; N_TRAIN defaults to --n-train;
+layers/rank: the job's lora_layers/lora_rank; joins=J: the join kinds J times in the
+training round-robin instead of once; turns=T: T questions on one schema per conversation)
 Writes <dir>/transfer.json (--eval-only: transfer_eval.json); the cluster and engine live in
 <dir> (default .transfer/). Two runs can train at once, each with its own --dir; under load,
 --threads 1 per engine steps faster than two threads each.
@@ -33,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pg_llm_tutorial.data import load_tables, eval_rows, train_rows  # noqa: E402
-from pg_llm_tutorial.generator import generate  # noqa: E402
+from pg_llm_tutorial import questions, realistic_questions  # noqa: E402
+from pg_llm_tutorial.generator import generate, multi_turn_rows  # noqa: E402
 from pg_llm_tutorial.processes import Cluster, LocalEngineProcess, free_port  # noqa: E402
 from pg_llm_tutorial.realistic import mixed_eval, mixed_train  # noqa: E402
 from pg_llm_tutorial.runner import EXAMPLES, run_step  # noqa: E402
@@ -95,7 +98,7 @@ def main() -> int:
             url = conn.execute("SELECT base_url FROM llm.engines WHERE name = 'local'").fetchone()[0]
             engine.port = int(url.rsplit(":", 1)[1].split("/")[0])
             engine.start(timeout_s=900)
-            names = [spec.split(":")[0] for spec in args.config]
+            names = [spec.split(",")[0].split(":")[0] for spec in args.config]
         else:
             conn, names = _train(args, cluster, engine, result)
         with conn:
@@ -153,23 +156,38 @@ def _train(args, cluster, engine, result):
     load_tables(conn, [], eval_rows(evals))
     names = []
     for spec in args.config:
-        name, real, epochs, lr, *n_train = spec.split(":")
+        head, *extras = spec.split(",")
+        extra = dict(e.split("=", 1) for e in extras)
+        name, real, epochs, lr, *n_train = head.split(":")
         n_train = int(n_train[0]) if n_train else args.n_train
-        simple, _ = generate(n_train=n_train - int(real), n_eval=0, seed=args.seed)
-        train = mixed_train(simple, int(real), args.seed)
-        load_tables(conn, train_rows(train), [], f"train_{name}", f"unused_{name}")
+        joins, turns = int(extra.get("joins", 1)), int(extra.get("turns", 1))
+        simple_kinds = questions.KINDS + ("join",) * (joins - 1)
+        real_kinds = realistic_questions.KINDS + realistic_questions.MULTI_TABLE_KINDS * (joins - 1)
+        # turns > 1: more questions than conversations (and spare ones: a schema's last
+        # conversation can be short), cut back to n_train conversations below.
+        simple, _ = generate(n_train=(n_train - int(real)) * turns, n_eval=0, seed=args.seed,
+                             train_kinds=simple_kinds)
+        train = mixed_train(simple, int(real) * turns, args.seed, kinds=real_kinds)
+        rows = multi_turn_rows(train, turns) if turns > 1 else train_rows(train)
+        rows = [r for r in rows if r[0] <= n_train]
+        load_tables(conn, rows, [], f"train_{name}", f"unused_{name}")
         conn.execute(
             "SELECT llm_create_model(%s, engine => 'local', model_name => 'smollm2-135m-instruct', "
             "prompt_template => '{{content}}', predict => 'answer', "
             "system_prompt => 'Answer with one SQL query and nothing else.', "
             "options => '{\"temperature\": 0}')", (name,))
-        options = json.dumps({"n_epochs": int(epochs), "learning_rate_multiplier": float(lr)})
+        options = {"n_epochs": int(epochs), "learning_rate_multiplier": float(lr)}
+        if "layers" in extra:
+            options["lora_layers"] = int(extra["layers"])
+        if "rank" in extra:
+            options["lora_rank"] = int(extra["rank"])
+        options = json.dumps(options)
         conn.execute("SELECT * FROM llm_finetune(%s, %s, options => %s)",
                      (name, f"SELECT * FROM train_{name} ORDER BY chat_id, message_id", options))
         t0 = time.monotonic()
         job = conn.execute("SELECT id, status, trained_tokens FROM llm_wait(%s)", (name,)).fetchone()
         result[f"train_{name}"] = {"job": job[0], "status": job[1], "trained_tokens": job[2],
-                                   "conversations": n_train, "real": int(real),
+                                   "conversations": n_train, "real": int(real), **extra,
                                    "seconds": round(time.monotonic() - t0, 1),
                                    "load": os.getloadavg()}
         print(name, result[f"train_{name}"], flush=True)

@@ -41,7 +41,7 @@ class Example:
                 {"role": "assistant", "content": self.gold_sql}]
 
 
-def _examples(schemas: tuple, n: int, seed: int, salt: str) -> list[Example]:
+def _examples(schemas: tuple, n: int, seed: int, salt: str, kinds=KINDS) -> list[Example]:
     """n examples, kinds in round-robin (equal coverage), schemas in round-robin per kind,
     no repeated question on the same schema."""
     if n <= 0:
@@ -54,7 +54,7 @@ def _examples(schemas: tuple, n: int, seed: int, salt: str) -> list[Example]:
     # Kinds and schemas both go round-robin; their counts are coprime (5 kinds; 14 and 6
     # schemas), so every schema meets every kind and even a small split spans many schemas.
     made = distinct_questions(
-        n, KINDS, order, lambda kind, schema: ask(rng.choice(TEMPLATES[kind]),
+        n, kinds, order, lambda kind, schema: ask(rng.choice(TEMPLATES[kind]),
                                                   Context(schema, dbs[schema.key], rng)),
         key=lambda schema: schema.key, patience=30, rounds=4, what="questions")
     return [Example(i, schema.key, kind, question, user_message(schema.ddl(), question), sql,
@@ -86,9 +86,12 @@ def distinct_questions(n: int, kinds, targets: list, make, *, key, patience: int
     return out
 
 
-def generate(n_train: int = 400, n_eval: int = 60, seed: int = 42) -> tuple[list[Example], list[Example]]:
-    """(training examples on TRAIN_SCHEMAS, evaluation examples on EVAL_SCHEMAS)."""
-    return (_examples(TRAIN_SCHEMAS, n_train, seed, "train"),
+def generate(n_train: int = 400, n_eval: int = 60, seed: int = 42,
+             train_kinds=KINDS) -> tuple[list[Example], list[Example]]:
+    """(training examples on TRAIN_SCHEMAS, evaluation examples on EVAL_SCHEMAS).
+    train_kinds: the round-robin of question kinds in training (a kind listed twice gets
+    twice the share); evaluation always uses KINDS once each."""
+    return (_examples(TRAIN_SCHEMAS, n_train, seed, "train", train_kinds),
             _examples(EVAL_SCHEMAS, n_eval, seed, "eval"))
 
 
@@ -96,3 +99,25 @@ def long_format_rows(examples: list[Example]) -> list[tuple[int, int, str, str]]
     """(chat_id, message_id, role, content) rows: the tutorial's demo_data table."""
     return [(ex.id, i, m["role"], m["content"])
             for ex in examples for i, m in enumerate(ex.messages(), start=1)]
+
+
+def multi_turn_rows(examples: list[Example], turns: int) -> list[tuple[int, int, str, str]]:
+    """Like long_format_rows, but up to `turns` questions on one schema make one conversation:
+    the first user turn holds the schema and a question, each later one only `-- question`
+    (the schema is already in the conversation). Conversations keep the order of their first
+    question, so a prefix keeps the mix of the examples."""
+    by_schema: dict[str, list[Example]] = {}
+    for ex in examples:
+        by_schema.setdefault(ex.schema_key, []).append(ex)
+    chats = [group[i:i + turns] for group in by_schema.values()
+             for i in range(0, len(group), turns)]
+    chats.sort(key=lambda chat: chat[0].id)
+    rows = []
+    for chat_id, chat in enumerate(chats, start=1):
+        messages = [{"role": "system", "content": SYSTEM_PROMPT}]
+        for n, ex in enumerate(chat):
+            messages.append({"role": "user",
+                             "content": ex.content if n == 0 else f"-- {ex.question}"})
+            messages.append({"role": "assistant", "content": ex.gold_sql})
+        rows += [(chat_id, i, m["role"], m["content"]) for i, m in enumerate(messages, start=1)]
+    return rows

@@ -29,8 +29,10 @@ def style_of(schema_key: str) -> str:
     return schema_key.split("/", 1)[1] if "/" in schema_key else "simple"
 
 
-def realistic_examples(split: str, n: int, seed: int, first_id: int = 1) -> list[Example]:
-    """n examples of one split, ids from first_id; no question repeats on a schema."""
+def realistic_examples(split: str, n: int, seed: int, first_id: int = 1,
+                       kinds=KINDS) -> list[Example]:
+    """n examples of one split, ids from first_id; no question repeats on a schema.
+    kinds: the round-robin of question kinds (a kind listed twice gets twice the share)."""
     if n <= 0:
         return []
     domains, styles = SPLITS[split]
@@ -39,7 +41,7 @@ def realistic_examples(split: str, n: int, seed: int, first_id: int = 1) -> list
     rng.shuffle(pairs)
     dbs = {d.key: populate(d, seed) for d in domains}
     made = distinct_questions(
-        n, KINDS, pairs, lambda kind, pair: TEMPLATES[kind](RContext(*pair, dbs[pair[0].key], rng)),
+        n, kinds, pairs, lambda kind, pair: TEMPLATES[kind](RContext(*pair, dbs[pair[0].key], rng)),
         key=_schema_key, patience=20, rounds=6, what=f"{split} questions")
     setups: dict = {}
     out: list[Example] = []
@@ -67,9 +69,9 @@ def interleave(*splits: list[Example]) -> list[Example]:
             for k, (*_, e) in enumerate(tagged, start=1)]
 
 
-def mixed_train(simple: list[Example], n_real: int, seed: int) -> list[Example]:
+def mixed_train(simple: list[Example], n_real: int, seed: int, kinds=KINDS) -> list[Example]:
     """The simple training split with n_real real-style conversations mixed in."""
-    return interleave(simple, realistic_examples("train", n_real, seed))
+    return interleave(simple, realistic_examples("train", n_real, seed, kinds=kinds))
 
 
 def mixed_eval(simple: list[Example], n_real: int, n_style: int, seed: int) -> list[Example]:

@@ -14,14 +14,17 @@ from pg_llm.api.arguments import json_object
 from pg_llm.catalog import budgets as budget_catalog
 from pg_llm.catalog import cron
 from pg_llm.catalog import jobs as catalog
-from pg_llm.errors import (EngineRequestFailed, EngineUnavailable, InvalidParameter, LlmError,
-                           UndefinedObject)
+from pg_llm.errors import (EngineRequestFailed, EngineUnavailable, FeatureNotSupported,
+                           InvalidParameter, LlmError, UndefinedObject)
 from pg_llm.finetune import datasources, estimate as estimates, lifecycle, shapes, validate
 from pg_llm.finetune.budget import check_limits
 from pg_llm.search_path import execute_as_written
 
 HYPERPARAMETER_KEYS = ("n_epochs", "batch_size", "learning_rate_multiplier")
+# The local engine's LoRA knobs: adapter rank, number of top layers adapted.
+LOCAL_HYPERPARAMETER_KEYS = ("lora_rank", "lora_layers")
 OPTION_KEYS = {"n_epochs", "batch_size", "learning_rate_multiplier", "suffix", "seed",
+               *LOCAL_HYPERPARAMETER_KEYS,
                "validation_fraction", "min_conversations", "max_tokens_per_conversation",
                "columns", "tokenizer", *shapes.WIDE_OPTION_KEYS}
 
@@ -77,8 +80,25 @@ def _count_tokens(plpy, conversations, info, options) -> str:
     return estimates.count_tokens(conversations)
 
 
+def _check_local_hyperparameters(options: dict, info: dict) -> None:
+    given = [k for k in LOCAL_HYPERPARAMETER_KEYS if k in options]
+    if given and info["provider"] != "local":
+        raise FeatureNotSupported(
+            f"options.{given[0]} is a LoRA setting of the local engine; engine "
+            f"\"{info['engine']}\" is a {info['provider']} provider",
+            hint="leave it out for hosted engines (they choose their own adapter)")
+    for key in given:
+        value = options[key]
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 256:
+            raise InvalidParameter(f"options.{key} must be an integer from 1 to 256, "
+                                   f"got {value!r}",
+                                   hint="lora_rank: e.g. 16; lora_layers: how many of the "
+                                        "model's top layers the adapter changes, e.g. 10")
+
+
 def _hyperparameters(options: dict, epochs: int) -> dict:
-    hyper = {k: options[k] for k in HYPERPARAMETER_KEYS if k in options}
+    hyper = {k: options[k] for k in (*HYPERPARAMETER_KEYS, *LOCAL_HYPERPARAMETER_KEYS)
+             if k in options}
     hyper["n_epochs"] = epochs   # always explicit: the estimate assumed it
     return hyper
 
@@ -102,6 +122,7 @@ def finetune(plpy, model, query, options=None, dry_run=False, activate=True, dat
     options = _options(options)
     info = catalog.model_info(plpy, model)
     epochs = estimates.epochs_from_options(options)
+    _check_local_hyperparameters(options, info)
 
     columns, rows = _training_rows(plpy, query, datasource, search_path)
     shape = shapes.detect_shape(columns, options)

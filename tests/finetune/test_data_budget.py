@@ -46,6 +46,10 @@ def test_bad_arguments_are_22023_or_42704(db, hosted):
         db.execute(DRY, ("SELECT * FROM demo_data", '{"n_epochs": 0}'))
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="unknown fine-tuning options"):
         db.execute(DRY, ("SELECT * FROM demo_data", '{"epochs": 3}'))
+    # The local engine's LoRA knobs mean nothing to a hosted provider: refused, not dropped.
+    with pytest.raises(psycopg.errors.FeatureNotSupported, match="lora_rank") as exc:
+        db.execute(DRY, ("SELECT * FROM demo_data", '{"lora_rank": 8}'))
+    assert exc.value.diag.message_hint
     with pytest.raises(psycopg.errors.UndefinedObject, match='model "nope"'):
         db.execute("SELECT * FROM llm_finetune('nope', 'SELECT 1')")
     with pytest.raises(psycopg.errors.UndefinedObject):

@@ -66,9 +66,13 @@ def test_local_finetune_end_to_end(db, local, notices):
     db.execute("SELECT llm_set_budget('local', max_tokens => %s)", (dry[2] * 10,))
 
     db.execute("SELECT * FROM llm_finetune('ft_local', 'SELECT * FROM demo_data', options => "
-               "'{\"n_epochs\": 2, \"batch_size\": 4, \"learning_rate_multiplier\": 10}')")
+               "'{\"n_epochs\": 2, \"batch_size\": 4, \"learning_rate_multiplier\": 10, "
+               "\"lora_rank\": 8, \"lora_layers\": 1}')")
     job = job_row(db, "SELECT * FROM llm_wait('ft_local')")
     assert job["status"] == "succeeded", job["error"]
+    # The local engine's LoRA knobs reach its job as given.
+    hyper = db.execute("SELECT hyperparameters FROM llm.jobs WHERE id = %s", (job["id"],)).fetchone()[0]
+    assert hyper["lora_rank"] == 8 and hyper["lora_layers"] == 1
     steps = [n for n in notices.of("NOTICE") if f"job {job['id']} step" in n]
     assert len(steps) == 6 and steps[-1].startswith(f"job {job['id']} step 6/6: loss ")
     assert job["trained_tokens"] > 0 and job["result_version"] == 2

@@ -79,6 +79,8 @@ def test_fine_tune_publishes_a_model_that_answers(client):
     ({"hyperparameters": {"learning_rate_multiplier": -1}},
      "hyperparameters.learning_rate_multiplier"),
     ({"hyperparameters": {"warmup": 3}}, "hyperparameters"),
+    ({"hyperparameters": {"lora_rank": 0}}, "hyperparameters.lora_rank"),
+    ({"hyperparameters": {"lora_layers": 2.5}}, "hyperparameters.lora_layers"),
     ({"suffix": "has:colon"}, "suffix"),
 ])
 def test_invalid_job_requests_are_400(client, body, param):

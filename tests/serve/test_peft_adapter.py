@@ -45,3 +45,25 @@ def test_fine_tuned_model_is_kept_as_a_peft_adapter(server, client, tiny_dir):
         tuned = PeftModel.from_pretrained(base, str(path))
         after = tuned(ids).logits
     assert not torch.allclose(before, after, atol=1e-4)  # the trained weights are really there
+
+
+def test_a_job_chooses_its_lora_rank_and_layers(server, client, tiny_dir):
+    train_id = client.files.create(file=("t.jsonl", io.BytesIO(jsonl(sql_rows(8)))),
+                                   purpose="fine-tune").id
+    job = client.fine_tuning.jobs.create(
+        model="tiny", training_file=train_id, suffix="knobs",
+        hyperparameters={"n_epochs": 1, "batch_size": 4, "lora_rank": 4, "lora_layers": 1})
+    job = wait_for_job(client, job.id, ("succeeded", "failed", "cancelled"))
+    assert job.status == "succeeded", job.error
+    path = server.data_dir / "jobs" / job.id / "adapter"
+    config = json.loads((path / "adapter_config.json").read_text())
+    n_layers = json.loads((tiny_dir / "config.json").read_text())["num_hidden_layers"]
+    assert config["r"] == 4 and config["lora_alpha"] == 8
+    assert config["layers_to_transform"] == [n_layers - 1]  # only the top layer
+
+    from safetensors import safe_open
+
+    with safe_open(str(path / "adapter_model.safetensors"), "pt") as tensors:
+        layers = {name.split(".layers.")[1].split(".")[0] for name in tensors.keys()}
+        ranks = {tensors.get_tensor(n).shape[0] for n in tensors.keys() if "lora_A" in n}
+    assert layers == {str(n_layers - 1)} and ranks == {4}

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from pg_llm_tutorial.data import eval_rows, train_rows
-from pg_llm_tutorial.generator import SYSTEM_PROMPT, generate, long_format_rows
+from pg_llm_tutorial.generator import SYSTEM_PROMPT, generate, long_format_rows, multi_turn_rows
 from pg_llm_tutorial.questions import KINDS
 from pg_llm_tutorial.runner import EXAMPLES, StepFailed, run_step
 from pg_llm_tutorial.schemas import EVAL_SCHEMAS, TRAIN_SCHEMAS
@@ -85,6 +85,38 @@ def test_long_format_shape(splits):
         ddl, question = messages[1][2].rsplit("\n-- ", 1)
         assert ddl.startswith("CREATE TABLE ") and ddl.endswith(");") and question
         assert messages[2][2].startswith("SELECT ") and ";" not in messages[2][2]
+
+
+def test_weighted_kinds_and_multi_turn_conversations():
+    train, _ = generate(n_train=60, n_eval=0, seed=42, train_kinds=KINDS + ("join",))
+    kinds = collections.Counter(e.kind for e in train)
+    assert kinds["join"] == 20 and all(kinds[k] == 10 for k in KINDS if k != "join")
+
+    rows = multi_turn_rows(train, 3)
+    chats = collections.defaultdict(list)
+    for chat_id, message_id, role, content in rows:
+        chats[chat_id].append((message_id, role, content))
+    assert sorted(chats) == list(range(1, len(chats) + 1))
+    assert sum(len(m) for m in chats.values()) == len(rows)
+    by_question = {e.question: e for e in train}
+    answered = []
+    for messages in chats.values():
+        assert [m[0] for m in messages] == list(range(1, len(messages) + 1))
+        roles = [m[1] for m in messages]
+        assert roles[0] == "system" and roles[1:] == ["user", "assistant"] * ((len(roles) - 1) // 2)
+        assert 1 <= (len(roles) - 1) // 2 <= 3
+        # The schema once, in the first question; later turns are the question alone.
+        first = messages[1][2]
+        ddl, question = first.rsplit("\n-- ", 1)
+        schema = by_question[question].schema_key
+        for _, role, content in messages[3::2]:
+            assert role == "user" and content.startswith("-- ") and "CREATE TABLE" not in content
+            assert by_question[content[3:]].schema_key == schema  # same schema all along
+        for user, assistant in zip(messages[1::2], messages[2::2]):
+            asked = user[2].rsplit("\n-- ", 1)[1] if user is messages[1] else user[2][3:]
+            answered.append(asked)
+            assert assistant[2] == by_question[asked].gold_sql
+    assert sorted(answered) == sorted(by_question) and len(answered) == len(train)
 
 
 def test_questions_are_distinct(splits):

@@ -29,6 +29,9 @@ SUFFIX_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 DEFAULT_HYPERPARAMETERS = {"n_epochs": 3, "batch_size": 8, "learning_rate_multiplier": 1.0}
 HYPERPARAMETER_RANGES = {"n_epochs": (int, 1, 50), "batch_size": (int, 1, 256),
                          "learning_rate_multiplier": (float, 1e-3, 10.0)}
+# The local engine's own LoRA knobs (not in OpenAI's API): the adapter's rank and how many of
+# the top layers it adapts. "auto" (left out of the job) means the worker's DEFAULT_LORA.
+LORA_HYPERPARAMETER_RANGES = {"lora_rank": (int, 1, 256), "lora_layers": (int, 1, 1000)}
 # Steady step times need glibc to keep freed memory (see docs/local-engine.md).
 WORKER_MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000",
                      "MALLOC_TOP_PAD_": "1000000000"}
@@ -47,7 +50,7 @@ def _hyperparameters(body: dict) -> dict:
         raw = {**raw, **((method.get("supervised") or {}).get("hyperparameters") or {})}
     if not isinstance(raw, dict):
         raise bad_request("hyperparameters must be an object.", "hyperparameters")
-    unknown = set(raw) - set(HYPERPARAMETER_RANGES)
+    unknown = set(raw) - set(HYPERPARAMETER_RANGES) - set(LORA_HYPERPARAMETER_RANGES)
     if unknown:
         raise bad_request(f"Unknown hyperparameter(s): {', '.join(sorted(unknown))}.",
                           "hyperparameters")
@@ -61,6 +64,14 @@ def _hyperparameters(body: dict) -> dict:
             raise bad_request(f"hyperparameters.{name} must be 'auto' or a {kind.__name__} "
                               f"between {low} and {high}, got {value!r}.",
                               f"hyperparameters.{name}")
+        out[name] = kind(value)
+    for name, (kind, low, high) in LORA_HYPERPARAMETER_RANGES.items():
+        value = raw.get(name, "auto")
+        if value == "auto" or value is None:
+            continue
+        if not valid_number(value, low, high, kind):
+            raise bad_request(f"hyperparameters.{name} must be 'auto' or an integer between "
+                              f"{low} and {high}, got {value!r}.", f"hyperparameters.{name}")
         out[name] = kind(value)
     return out
 

@@ -88,6 +88,18 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def job_lora(engine_lora: dict, hyperparameters: dict) -> dict:
+    """DEFAULT_LORA, then the engine's settings, then the job's lora_rank / lora_layers."""
+    lora = {**DEFAULT_LORA, **engine_lora}
+    if "lora_rank" in hyperparameters:
+        # alpha follows the rank so the adapter's scale (alpha / r) stays what was measured.
+        lora["r"] = hyperparameters["lora_rank"]
+        lora["alpha"] = 2 * hyperparameters["lora_rank"]
+    if "lora_layers" in hyperparameters:
+        lora["top_layers"] = hyperparameters["lora_layers"]
+    return lora
+
+
 def lora_model(model, lora: dict):
     """(the peft model with LoRA on the top layers only, number of frozen bottom layers)."""
     from peft import LoraConfig, get_peft_model
@@ -95,6 +107,8 @@ def lora_model(model, lora: dict):
     model.config.use_cache = False
     n_layers = model.config.num_hidden_layers
     n_adapted = max(1, math.ceil(n_layers * lora["top_layers_fraction"]))
+    if lora.get("top_layers"):
+        n_adapted = min(n_layers, lora["top_layers"])
     peft_model = get_peft_model(model, LoraConfig(
         r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
         target_modules=lora["target_modules"], task_type="CAUSAL_LM",
@@ -118,7 +132,7 @@ def train(spec: dict) -> dict:
     torch.manual_seed(seed)
     rng = random.Random(seed)
     hp = spec["hyperparameters"]
-    lora = {**DEFAULT_LORA, **spec.get("lora", {})}
+    lora = job_lora(spec.get("lora", {}), hp)
     out_dir = Path(spec["output_dir"])
 
     # Same tokenizer and chat template as inference (llama.cpp reading the GGUF's vocabulary
