@@ -14,7 +14,8 @@ prompt-engineered rows are left out (0% in every measured run, docs/tutorial.md)
 --config NAME:N_REAL:EPOCHS:LR_MULT[:N_TRAIN][,layers=L][,rank=R][,joins=J][,turns=T]
 (N_REAL of the N_TRAIN conversations are real-style; N_TRAIN defaults to --n-train;
 layers/rank: the job's lora_layers/lora_rank; joins=J: the join kinds J times in the
-training round-robin instead of once; turns=T: T questions on one schema per conversation)
+training round-robin instead of once; turns=T: T questions on one schema per conversation;
+qualify=1: one-table gold answers name every column by its table, pg_llm_tutorial/qualify.py)
 Writes <dir>/transfer.json (--eval-only: transfer_eval.json); the cluster and engine live in
 <dir> (default .transfer/). Two runs can train at once, each with its own --dir; under load,
 --threads 1 per engine steps faster than two threads each.
@@ -23,6 +24,7 @@ Writes <dir>/transfer.json (--eval-only: transfer_eval.json); the cluster and en
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -37,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from pg_llm_tutorial.data import load_tables, eval_rows, train_rows  # noqa: E402
 from pg_llm_tutorial import questions, realistic_questions  # noqa: E402
 from pg_llm_tutorial.generator import generate, multi_turn_rows  # noqa: E402
+from pg_llm_tutorial.qualify import qualify  # noqa: E402
 from pg_llm_tutorial.processes import Cluster, LocalEngineProcess, free_port  # noqa: E402
 from pg_llm_tutorial.realistic import mixed_eval, mixed_train  # noqa: E402
 from pg_llm_tutorial.runner import EXAMPLES, run_step  # noqa: E402
@@ -168,6 +171,9 @@ def _train(args, cluster, engine, result):
         simple, _ = generate(n_train=(n_train - int(real)) * turns, n_eval=0, seed=args.seed,
                              train_kinds=simple_kinds)
         train = mixed_train(simple, int(real) * turns, args.seed, kinds=real_kinds)
+        if extra.get("qualify") == "1":
+            train = [dataclasses.replace(e, gold_sql=qualify(e.gold_sql, e.content))
+                     for e in train]
         rows = multi_turn_rows(train, turns) if turns > 1 else train_rows(train)
         rows = [r for r in rows if r[0] <= n_train]
         load_tables(conn, rows, [], f"train_{name}", f"unused_{name}")

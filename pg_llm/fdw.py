@@ -12,7 +12,7 @@ import itertools
 import json
 
 from pg_llm import (answering, deployment_routes, multicorn_scan, row_errors, sql_grammar,
-                    structured_output, templates)
+                    sql_joins, structured_output, templates)
 from pg_llm.engines import settings_from_options
 from pg_llm.engines.client import ChatRequest, EngineSettings
 from pg_llm.engines.options import REQUEST_OPTIONS, as_int, check_request_option
@@ -95,6 +95,8 @@ class ModelTable(ForeignDataWrapper):
                                 if self.output_columns else None)
         # the variable holding the schema's DDL: answers decode under its SQL grammar
         self.sql_grammar_from = options.get("sql_grammar_from") or None
+        # the variable holding the schema's DDL: answers get the joins their columns need
+        self.sql_infer_joins_from = options.get("sql_infer_joins_from") or None
 
     def settings_for(self, version) -> "EngineSettings":
         """The engine answering `version`: the table's own, or where it was deployed."""
@@ -156,7 +158,7 @@ class ModelTable(ForeignDataWrapper):
                 row["error"] = row_errors.error_text(outcome.error)
             else:
                 row.update(outcome.values or {})  # typed output columns
-                row[self.predict] = result.text
+                row[self.predict] = self._answer_text(result.text, combo)
                 row["model_id"] = result.model_id
                 row["prompt_tokens"] = result.prompt_tokens
                 row["completion_tokens"] = result.completion_tokens
@@ -164,6 +166,14 @@ class ModelTable(ForeignDataWrapper):
                 row["finish_reason"] = result.finish_reason
             rows.append(row)
         return rows
+
+    def _answer_text(self, text, combo: dict):
+        """The answer as the model wrote it, or with the joins it needs (sql_infer_joins_from:
+        applied on every read, so the answer cache keeps what the engine said)."""
+        if not self.sql_infer_joins_from or not text:
+            return text
+        ddl = combo.get(self.sql_infer_joins_from)
+        return sql_joins.infer_joins(text, ddl) if isinstance(ddl, str) else text
 
     def plan_requests(self, quals):
         """The distinct requests these quals ask (nothing is sent: EXPLAIN estimates from it

@@ -9,6 +9,9 @@
                     model is created)
     sql_grammar_from  the template variable holding a schema's DDL: answers are decoded under
                     that schema's SQL grammar (pg_llm.sql_grammar; models only)
+    sql_infer_joins_from  the template variable holding a schema's DDL: an answer that reads
+                    a column its FROM table lacks gets the joins the schema's foreign keys
+                    give (pg_llm.sql_joins; models only, any provider)
 
 They live in the table (and server) options the scan already reads, so a scan with every
 feature off runs no catalog query. Values are stored as the normalized text returned here.
@@ -68,19 +71,20 @@ def parse_feature_option(name: str, value) -> str:
         from pg_llm import structured_output
         # pairs, so that the order survives llm.models.options (jsonb sorts object keys)
         return json.dumps(list(structured_output.parse_output_columns(value).items()))
-    if name == "sql_grammar_from":
+    if name in ("sql_grammar_from", "sql_infer_joins_from"):
         from pg_llm import sql_grammar
-        return sql_grammar.parse_option(value)
+        return sql_grammar.parse_option(value, name)
     raise InvalidParameter(f"unknown feature option {name!r}",
                            hint="feature options are " + ", ".join(FEATURE_OPTIONS))
 
 
 FEATURE_OPTIONS = ("on_error", "cache", "cache_ttl", "cache_max_rows", "audit", "output_columns",
-                   "sql_grammar_from")
+                   "sql_grammar_from", "sql_infer_joins_from")
 # Feature options an engine may hold as its models' default (output_columns shapes one table,
-# sql_grammar_from names one template's variable).
+# sql_grammar_from and sql_infer_joins_from name one template's variable).
 ENGINE_FEATURE_OPTIONS = tuple(o for o in FEATURE_OPTIONS
-                               if o not in ("output_columns", "sql_grammar_from"))
+                               if o not in ("output_columns", "sql_grammar_from",
+                                            "sql_infer_joins_from"))
 
 
 class Features:

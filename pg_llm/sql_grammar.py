@@ -292,15 +292,28 @@ def grammar_for_ddl(ddl: str, *, variable: str = "ddl") -> str:
     return _grammar_for_tables(tuple((tuple(parts), tuple(cols)) for parts, cols in tables))
 
 
-def parse_option(value) -> str:
-    """sql_grammar_from's value: a template variable's name (checked against the template by
-    check_model_option, which knows it)."""
+def parse_option(value, name: str = "sql_grammar_from") -> str:
+    """The value of sql_grammar_from (or sql_infer_joins_from): a template variable's name
+    (checked against the template by check_model_option, which knows it)."""
     from pg_llm import templates
 
     if not isinstance(value, str):
-        raise InvalidParameter(f"option sql_grammar_from must name a template variable, got "
-                               f"{value!r}", hint="""e.g. options => '{"sql_grammar_from": "content"}'""")
-    return templates.check_identifier(value.strip(), "sql_grammar_from")
+        raise InvalidParameter(f"option {name} must name a template variable, got {value!r}",
+                               hint=f"""e.g. options => '{{"{name}": "content"}}'""")
+    return templates.check_identifier(value.strip(), name)
+
+
+def check_schema_variable(name: str, variable: str, prompt_columns: list[str],
+                          options: dict) -> None:
+    """`variable` (the value of option `name`) is one of the model's template variables, and
+    the model has no output_columns (its answer is SQL, not a JSON object)."""
+    if variable not in prompt_columns:
+        raise InvalidParameter(f'{name} names "{variable}", which is not a variable '
+                               "of the model's templates",
+                               hint="the variables are " + ", ".join(prompt_columns))
+    if options.get("output_columns"):
+        raise InvalidParameter(f"a model has either output_columns or {name}",
+                               hint="the option reads a plain SQL answer; use two models")
 
 
 def check_model_option(variable: str, prompt_columns: list[str], provider: str,
@@ -308,14 +321,8 @@ def check_model_option(variable: str, prompt_columns: list[str], provider: str,
     """A model may decode under a SQL grammar when `variable` is one of its template's
     variables, its engine's provider takes a grammar, and it has no output_columns (the
     answer is SQL, not a JSON object)."""
-    if variable not in prompt_columns:
-        raise InvalidParameter(f'sql_grammar_from names "{variable}", which is not a variable '
-                               "of the model's templates",
-                               hint="the variables are " + ", ".join(prompt_columns))
+    check_schema_variable("sql_grammar_from", variable, prompt_columns, options)
     require_grammar_provider(provider, "")
-    if options.get("output_columns"):
-        raise InvalidParameter("a model has either output_columns or sql_grammar_from",
-                               hint="the SQL grammar constrains a plain SQL answer; use two models")
 
 
 def require_grammar_provider(provider: str | None, engine: str) -> str:

@@ -30,6 +30,9 @@ def alter_model(plpy, name, options):
     if merged.get("sql_grammar_from"):
         sql_grammar.check_model_option(merged["sql_grammar_from"], _prompt_columns(model),
                                        require_engine(plpy, model["engine"])["provider"], merged)
+    if merged.get("sql_infer_joins_from"):
+        sql_grammar.check_schema_variable("sql_infer_joins_from", merged["sql_infer_joins_from"],
+                                          _prompt_columns(model), merged)
     catalog.set_model_options(plpy, name, merged)
     return json.dumps(merged)
 

@@ -63,6 +63,10 @@ def create_model(plpy, name, engine, model_name, prompt_template, predict="answe
     if "sql_grammar_from" in parsed_options:
         sql_grammar.check_model_option(parsed_options["sql_grammar_from"], prompt_columns,
                                        engine_row["provider"], parsed_options)
+    if "sql_infer_joins_from" in parsed_options:
+        sql_grammar.check_schema_variable("sql_infer_joins_from",
+                                          parsed_options["sql_infer_joins_from"],
+                                          prompt_columns, parsed_options)
     if catalog.get_model(plpy, name) is not None:
         raise DuplicateObject(f'model "{name}" already exists',
                               hint=f"drop it with SELECT llm_drop_model('{name}') or pick another name")
