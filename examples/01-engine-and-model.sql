@@ -1,8 +1,10 @@
 -- Step 1: an engine and a model. A model is a foreign table; a prompt is a WHERE clause.
 -- Run by hand:  psql -X -v ON_ERROR_STOP=1 -e -f examples/01-engine-and-model.sql
 -- Variables (psql -v NAME=VALUE): base_model, engine_url (default: the local engine on 8765),
--- answer_tokens (longest answer, default 300), sql_grammar (on|off, default on).
+-- answer_tokens (longest answer, default 300), sql_grammar (on|off, default on),
+-- sql_joins (on|off, default on).
 \if :{?sql_grammar} \else \set sql_grammar on \endif
+\if :{?sql_joins} \else \set sql_joins on \endif
 \if :{?base_model} \else \set base_model smollm2-135m-instruct \endif
 \if :{?answer_tokens} \else \set answer_tokens 300 \endif
 \if :{?question} \else
@@ -26,6 +28,9 @@ SELECT llm_create_engine('local', provider => 'local', options => '{"timeout": 6
 -- sql_grammar_from: the engine decodes under a grammar of SQL over the tables and columns of
 -- the CREATE TABLE statements in `content` (docs/sql-reference.md, "SQL grammar"), so no
 -- version of this model can name a column the schema lacks (-v sql_grammar=off: without).
+-- sql_infer_joins_from: an answer that reads a column its FROM table lacks gets the joins the
+-- schema's foreign keys give, as text-to-SQL systems since IRNet infer the FROM clause from
+-- the columns a query uses (docs/sql-reference.md, "Join inference"; -v sql_joins=off).
 SELECT llm_create_model('ft_sql',
     engine          => 'local',
     model_name      => :'base_model',
@@ -34,7 +39,9 @@ SELECT llm_create_model('ft_sql',
     system_prompt   => 'Answer with one SQL query and nothing else.',
     options         => '{"temperature": 0}'::jsonb
                        || CASE WHEN :'sql_grammar' = 'on'   -- decode under the schema's SQL grammar
-                               THEN '{"sql_grammar_from": "content"}'::jsonb ELSE '{}' END);
+                               THEN '{"sql_grammar_from": "content"}'::jsonb ELSE '{}' END
+                       || CASE WHEN :'sql_joins' = 'on'     -- add the joins its columns need
+                               THEN '{"sql_infer_joins_from": "content"}'::jsonb ELSE '{}' END);
 
 \d ft_sql
 

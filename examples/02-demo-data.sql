@@ -7,7 +7,8 @@
 -- vessel_id or code, 3-6 tables): n_real of the training conversations (default
 -- n_generate / 2, the recipe measured for real-style schemas in docs/tutorial.md), and of
 -- the held-out questions n_real_eval on new domains in the trained styles and
--- n_style_eval in a style training never uses (default n_eval / 6 each).
+-- n_style_eval in a style training never uses (default n_eval / 3 each: a third of the
+-- split per style group, so the real-style score rests on 40 of the 60 questions).
 \if :{?n_generate} \else \set n_generate 400 \endif
 \if :{?n_eval} \else \set n_eval 60 \endif
 \if :{?seed} \else \set seed 42 \endif
@@ -17,11 +18,11 @@ SELECT :n_generate / 2 AS n_real \gset
 \endif
 \if :{?n_real_eval}
 \else
-SELECT :n_eval / 6 AS n_real_eval \gset
+SELECT :n_eval / 3 AS n_real_eval \gset
 \endif
 \if :{?n_style_eval}
 \else
-SELECT :n_eval / 6 AS n_style_eval \gset
+SELECT :n_eval / 3 AS n_style_eval \gset
 \endif
 
 -- The long chat format: one row per message (system, user, assistant) of each conversation.

@@ -1,8 +1,10 @@
 -- Step 4: the fine-tuned version answers with bare SQL. Then a prompt-engineered alternative
 -- on the base model, for comparison in step 5.
 -- Variables: base_model, max_tokens (default 1000), answer_tokens (default 300),
--- sql_grammar (on|off, default on: the same grammar as ft_sql, so the comparison is fair).
+-- sql_grammar and sql_joins (on|off, default on: the same options as ft_sql, so the
+-- comparison is fair).
 \if :{?sql_grammar} \else \set sql_grammar on \endif
+\if :{?sql_joins} \else \set sql_joins on \endif
 \if :{?base_model} \else \set base_model smollm2-135m-instruct \endif
 \if :{?max_tokens} \else \set max_tokens 1000 \endif
 \if :{?answer_tokens} \else \set answer_tokens 300 \endif
@@ -29,7 +31,9 @@ SELECT llm_create_model('ft_sql_succinct',
     system_prompt   => 'Answer with one SQL query and nothing else.',
     options         => '{"temperature": 0}'::jsonb
                        || CASE WHEN :'sql_grammar' = 'on'   -- decode under the schema's SQL grammar
-                               THEN '{"sql_grammar_from": "content"}'::jsonb ELSE '{}' END);
+                               THEN '{"sql_grammar_from": "content"}'::jsonb ELSE '{}' END
+                       || CASE WHEN :'sql_joins' = 'on'     -- add the joins its columns need
+                               THEN '{"sql_infer_joins_from": "content"}'::jsonb ELSE '{}' END);
 
 SELECT answer, completion_tokens FROM ft_sql_succinct
 WHERE content = :'question' AND max_tokens = :answer_tokens;

@@ -11,8 +11,10 @@
 \if :{?eval_max_tokens} \else \set eval_max_tokens 200 \endif
 \if :{?out_dir} \else \set out_dir .demo/out \endif
 
--- Which models decode under the schema's SQL grammar (step 1's sql_grammar, default on):
-SELECT name AS model, options->>'sql_grammar_from' AS sql_grammar_from
+-- Which models decode under the schema's SQL grammar and get the joins their answers' columns
+-- need (step 1's sql_grammar and sql_joins, default on):
+SELECT name AS model, options->>'sql_grammar_from' AS sql_grammar_from,
+       options->>'sql_infer_joins_from' AS sql_infer_joins_from
 FROM llm.models WHERE name IN ('ft_sql', 'ft_sql_succinct') ORDER BY name;
 
 SELECT model, version, n,

@@ -44,10 +44,10 @@ def add_parser(subparsers) -> None:
                    help="of --n-generate, conversations on real-style schemas (realistic.py; "
                         "default n_generate/2, the measured recipe; 0: simple schemas only)")
     p.add_argument("--n-real-eval", type=int, default=None,
-                   help="of --n-eval, real-style questions in the trained styles (default n_eval/6)")
+                   help="of --n-eval, real-style questions in the trained styles (default n_eval/3)")
     p.add_argument("--n-style-eval", type=int, default=None,
                    help="of --n-eval, real-style questions in the style training never uses "
-                        "(default n_eval/6)")
+                        "(default n_eval/3)")
     p.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N only")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--fast", action="store_true",
