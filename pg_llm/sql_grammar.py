@@ -8,11 +8,14 @@ field llama.cpp's server reads; the local engine applies it while decoding). Sma
 fail mostly on names ("no such column": ``person.id`` where the key is ``patient_no``); the
 grammar makes those answers impossible, not the wrong logic.
 
-The grammar is lexical: it constrains words, not the statement's structure.
+The grammar is lexical: it constrains words, not the statement's structure, with one
+exception: FROM and JOIN are followed by a table (or FROM by a subquery's ``(``; FROM also
+ends ``EXTRACT(YEAR FROM ...)``).
 - keywords, functions and type names: in upper or in lower case;
-- bare identifiers: a table or column of the DDL, as written there or in lower case (what
+- bare identifiers: a column of the DDL, as written there or in lower case (what
   PostgreSQL folds it to), or an alias ``T1``..``T9`` (the style of sql-create-context); a
-  name the DDL quoted with capitals or spaces only in its quoted form;
+  name the DDL quoted with capitals or spaces only in its quoted form; a table only after
+  FROM or JOIN, or as a column's qualifier;
 - ``x.y``: y is a column of table x (``vessel.id`` is impossible where vessel has no id),
   or any column after an alias ``T1.``; ``s.t``: a table t of schema s;
 - ``AS <word>`` may name any alias, but a later bare reference to it must be a known name
@@ -59,6 +62,11 @@ KEYWORDS = (
     "DATE", "TIMESTAMP", "TIME", "INTEGER", "INT", "BIGINT", "SMALLINT", "NUMERIC",
     "DECIMAL", "REAL", "FLOAT", "DOUBLE", "PRECISION", "TEXT", "VARCHAR", "CHAR", "BOOLEAN",
 )
+# Keywords a table follows (from-table); FROM also ends EXTRACT(<unit> FROM ...) (unit-from)
+# and opens a subquery (from-open).
+TABLE_KEYWORDS = ("FROM", "JOIN")
+DATE_UNITS = tuple(u for k in ("YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND", "WEEK",
+                               "QUARTER", "DOW", "EPOCH") for u in (k, k.lower()))
 # '.' is not among them: it only joins a table (or alias) to one of its columns, or a number
 SYMBOLS = ("<>", "!=", "<=", ">=", "||", "::", "=", "<", ">", "+", "*", "%", "(", ")", ",")
 # '-' and '/' are kept apart: right after them only a word, '(' or a string may follow without
@@ -220,9 +228,11 @@ def build_grammar(ddl_tables) -> str:
         raise InvalidParameter(f"the schema names {len(names)} tables and columns; a SQL "
                                f"grammar allows at most {MAX_NAMES}",
                                hint="give the model the DDL of the tables the question needs")
-    words, every_column, schemas = _Trie(), _Trie(), {}
+    words, every_column, schemas, tables = _Trie(), _Trie(), {}, _Trie()
     every_column.add("*")
     for keyword in KEYWORDS:
+        if keyword in TABLE_KEYWORDS:
+            continue  # only in from-table: a table follows them
         words.add(keyword)
         words.add(keyword.lower())
     for n, (parts, cols) in enumerate(ddl_tables):
@@ -235,26 +245,35 @@ def build_grammar(ddl_tables) -> str:
                 table_columns.add(form)
         rules[f"columns-{n}"] = table_columns.expression()
         *schema, table = parts
+        column_forms = {f for col in cols for f in _forms(*col)}
         for form in _forms(*table):
-            words.add(form)
+            # a table name is a word only as a column's qualifier (or where a column has
+            # the same name); after FROM and JOIN it comes through from-table
+            if form in column_forms:
+                words.add(form)
             words.add(form, f'"." columns-{n}')
+            tables.add(form)
             if schema:
                 schemas.setdefault(schema[-1], _Trie()).add(form)
                 schemas[schema[-1]].add(form, f'"." columns-{n}')
-    for k, (schema, tables) in enumerate(schemas.items()):
-        rules[f"tables-{k}"] = tables.expression()
+    for k, (schema, schema_tables) in enumerate(schemas.items()):
+        rules[f"tables-{k}"] = schema_tables.expression()
         for form in _forms(*schema):
-            words.add(form)
             words.add(form, f'"." tables-{k}')
+            tables.add(form, f'"." tables-{k}')
+    rules["table"] = tables.expression()
     rules["every-column"] = every_column.expression()
     symbol_alts = " | ".join(_literal(s) for s in SYMBOLS)
     grammar = f"""root ::= ws? start after-word
 start ::= "SELECT" | "select" | "WITH" | "with"
-after-word ::= end | ws word after-word | ws? sym after-sym | ws? op after-op
-after-sym ::= end | ws? word after-word | ws? sym after-sym | ws? op after-op
+after-word ::= end | ws word after-word | ws? sym after-sym | ws? op after-op | ws from-open after-sym
+after-sym ::= end | ws? word after-word | ws? sym after-sym | ws? op after-op | ws? from-open after-sym
 after-op ::= ws? word after-word | ws? opener after-sym | ws sym after-sym | ws op after-op
 end ::= ws? ";"?
-word ::= known | alias | number | alias-def
+word ::= known | alias | number | alias-def | from-table | unit-from
+from-table ::= ("FROM" | "from" | "JOIN" | "join") ws (table | [tT] [1-9])
+from-open ::= ("FROM" | "from") ws? "("
+unit-from ::= ({" | ".join(_literal(u) for u in DATE_UNITS)}) ws ("FROM" | "from")
 known ::= {words.expression()}
 alias ::= [tT] [1-9] ("." every-column)?
 alias-def ::= ("AS" | "as") ws [a-zA-Z_] [a-zA-Z0-9_]{{0,30}}

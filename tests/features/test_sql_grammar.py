@@ -101,6 +101,8 @@ def test_the_grammar_admits_the_schemas_sql_and_nothing_else():
         "WITH T1 AS (SELECT fee FROM visit) SELECT AVG(T1.fee) FROM T1",
         "SELECT \"full_name\" FROM person WHERE note LIKE '%it''s%'",
         "SELECT person.* FROM person WHERE person.patient_no = 3.5",
+        "SELECT AVG(T1.fee) FROM (SELECT fee FROM visit) AS T1",
+        "SELECT COUNT(*) FROM visit WHERE EXTRACT(month from born_on) = 2",
     ]
     bad = [
         "SELECT person.id FROM person",              # the key is patient_no
@@ -113,6 +115,10 @@ def test_the_grammar_admits_the_schemas_sql_and_nothing_else():
         "Here is the query: SELECT full_name FROM person",
         "SELECT full_name FROM person p",            # an alias the grammar does not know
         "WITH t AS (SELECT fee FROM visit) SELECT AVG(fee) FROM t",  # ... nor a CTE name
+        "SELECT full_name FROM full_name",           # FROM and JOIN take a table ...
+        "SELECT fee FROM visit JOIN fee ON fee = 1",
+        "SELECT full_name FROM person.full_name",    # ... not table.column
+        "SELECT person FROM person",                 # and a table is no column
     ]
     for sql in good:
         assert admits(grammar, sql), sql
