@@ -73,6 +73,9 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--grammar", action="store_true",
                    help="score again with the schema-constrained SQL grammar (sql_grammar_from)")
+    p.add_argument("--joins", action="store_true",
+                   help="with --grammar/--grammar-only: also infer missing joins "
+                        "(sql_infer_joins_from), the tutorial's default")
     p.add_argument("--grammar-only", action="store_true",
                    help="with --eval-only: score with the grammar only (the plain scores exist)")
     p.add_argument("--threads", type=int, default=None,
@@ -108,10 +111,12 @@ def main() -> int:
             if not args.grammar_only:
                 _score(conn, names, result, "")
             if args.grammar or args.grammar_only:
+                options = {"sql_grammar_from": "content"}
+                if args.joins:
+                    options["sql_infer_joins_from"] = "content"
                 for name in names:
-                    conn.execute("SELECT llm_alter_model(%s, %s)",
-                                 (name, json.dumps({"sql_grammar_from": "content"})))
-                _score(conn, names, result, "grammar_")
+                    conn.execute("SELECT llm_alter_model(%s, %s)", (name, json.dumps(options)))
+                _score(conn, names, result, "grammar_joins_" if args.joins else "grammar_")
     finally:
         engine.stop()
         cluster.stop()

@@ -155,7 +155,8 @@ def infer_joins(sql: str, ddl: str) -> str:
     matches = list(_SQL_TOKEN.finditer(sql))
     tokens = [(m.lastgroup, m.group()) for m in matches]
     lower = [t[1].lower() if t[0] == "word" else t[1] for t in tokens]
-    if lower.count("select") != 1 or lower.count("from") != 1 or "join" in lower:
+    if (not lower or lower[0] != "select" or lower.count("select") != 1
+            or lower.count("from") != 1 or "join" in lower):
         return sql
     f = lower.index("from")
     if f + 1 >= len(tokens) or tokens[f + 1][0] != "word":

@@ -91,6 +91,8 @@ UNCHANGED = [
     "SELECT title FROM venue, production",                         # a FROM list
     "UPDATE venue SET city = 'x'",                                 # not a query
     "SELECT 1",
+    "WITH t AS (SELECT 1) SELECT city FROM production",           # not one plain SELECT
+    "Here it is: SELECT city FROM production",                    # prose first
     "",
 ]
 
