@@ -159,5 +159,16 @@ def test_a_failing_step_stops_with_its_output(db):
 def test_demo_cli_is_registered():
     from pg_llm.cli import build_parser
 
+    from pg_llm_tutorial.cli import _dataset_defaults
+
     args = build_parser().parse_args(["demo", "--fast", "--keep"])
-    assert args.command == "demo" and args.fast and args.keep and args.n_train == 300
+    assert args.command == "demo" and args.fast and args.keep
+    _dataset_defaults(args)
+    assert (args.n_train, args.epochs, args.eval_limit) == (300, 3, None)
+    # sql-create-context: the recipe measured for it, on its first 100 questions
+    args = build_parser().parse_args(["demo", "--dataset", "shared"])
+    _dataset_defaults(args)
+    assert (args.n_train, args.epochs, args.eval_limit) == (1000, 2, 100)
+    args = build_parser().parse_args(["demo", "--dataset", "shared", "--epochs", "3"])
+    _dataset_defaults(args)
+    assert (args.n_train, args.epochs) == (1000, 3)  # what is given wins
