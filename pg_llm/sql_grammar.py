@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import re
 
+from pg_llm import ddl as ddl_reader
 from pg_llm.errors import FeatureNotSupported, InvalidParameter
 
 # Bounds: a grammar the engine must compile for every request stays small. 2,000 names of
@@ -73,31 +74,7 @@ SYMBOLS = ("<>", "!=", "<=", ">=", "||", "::", "=", "<", ">", "+", "*", "%", "("
 # a space, so that an answer cannot open a comment ('--', '/*') and hide text from the check
 OPERATORS_BEFORE_WORDS = ("-", "/")
 
-_DDL_TOKEN = re.compile(r"""
-      (?P<comment>--[^\n]*|/\*.*?\*/)
-    | (?P<string>'(?:[^']|'')*')
-    | (?P<quoted>"(?:[^"]|"")+")
-    | (?P<word>[A-Za-z_][A-Za-z0-9_$]*)
-    | (?P<punct>[(),.;])
-    | (?P<other>\S)""", re.VERBOSE | re.DOTALL)
 _BARE = re.compile(r"^[a-z_][a-z0-9_$]*$")
-# elements of a CREATE TABLE body that are constraints, not columns
-_TABLE_CONSTRAINTS = {"constraint", "primary", "foreign", "unique", "check", "exclude", "like"}
-
-
-def _ddl_tokens(text: str) -> list[tuple[str, str]]:
-    """(kind, text) of the DDL's tokens, comments dropped; strings kept whole so that a
-    DEFAULT 'a -- b' or a quoted name with a comma cannot split an element."""
-    return [(m.lastgroup, m.group()) for m in _DDL_TOKEN.finditer(text)
-            if m.lastgroup != "comment"]
-
-
-def _name(kind: str, text: str) -> str | None:
-    if kind == "word":
-        return text.lower()  # PostgreSQL folds unquoted names
-    if kind == "quoted":
-        return text[1:-1].replace('""', '"')
-    return None
 
 
 def _forms(kind: str, text: str) -> tuple[str, ...]:
@@ -106,44 +83,8 @@ def _forms(kind: str, text: str) -> tuple[str, ...]:
     changes nothing (quoted in the DDL)."""
     if kind == "word":
         return tuple(dict.fromkeys((text, text.lower(), f'"{text.lower()}"')))
-    inner = _name(kind, text)
+    inner = ddl_reader.name(kind, text)
     return (text, inner) if _BARE.match(inner) else (text,)
-
-
-def _tables(ddl: str) -> list[tuple[list[tuple[str, str]], list[tuple[str, str]]]]:
-    """Each CREATE TABLE in `ddl`: (its name's tokens, schema first; its columns' tokens)."""
-    tokens = _ddl_tokens(ddl)
-    found = []
-    i = 0
-    while i < len(tokens):
-        if not (tokens[i][0] == "word" and tokens[i][1].lower() == "create"):
-            i += 1
-            continue
-        j = i + 1
-        while j < len(tokens) and tokens[j][0] == "word" and tokens[j][1].lower() in (
-                "global", "local", "temp", "temporary", "unlogged"):
-            j += 1
-        if j >= len(tokens) or tokens[j][1].lower() != "table":
-            i += 1
-            continue
-        j += 1
-        if [t[1].lower() for t in tokens[j:j + 3]] == ["if", "not", "exists"]:
-            j += 3
-        parts = []
-        while j < len(tokens) and _name(*tokens[j]) is not None:
-            parts.append(tokens[j])
-            if j + 1 < len(tokens) and tokens[j + 1][1] == ".":
-                j += 2
-                continue
-            j += 1
-            break
-        if not parts or j >= len(tokens) or tokens[j][1] != "(":
-            i = j
-            continue
-        columns: list[tuple[str, str]] = []
-        i = _read_columns(tokens, j + 1, columns)
-        found.append((parts, columns))
-    return found
 
 
 def schema_names(ddl: str) -> tuple[list[str], list[str]]:
@@ -153,33 +94,12 @@ def schema_names(ddl: str) -> tuple[list[str], list[str]]:
     ``sales`` and ``orders``)."""
     tables: dict[str, None] = {}
     columns: dict[str, None] = {}
-    for parts, cols in _tables(ddl):
+    for parts, cols in ddl_reader.tables(ddl):
         for part in parts:
-            tables.setdefault(_name(*part))
+            tables.setdefault(ddl_reader.name(*part))
         for col in cols:
-            columns.setdefault(_name(*col))
+            columns.setdefault(ddl_reader.name(*col))
     return list(tables), list(columns)
-
-
-def _read_columns(tokens, i: int, columns: list) -> int:
-    """Column tokens of one CREATE TABLE body starting after its '('; returns the index
-    after its ')'."""
-    depth, first = 1, True
-    while i < len(tokens) and depth > 0:
-        kind, text = tokens[i]
-        if depth == 1 and first:
-            name = _name(kind, text)
-            if name is not None and not (kind == "word" and name in _TABLE_CONSTRAINTS):
-                columns.append((kind, text))
-            first = False
-        if text == "(" and kind == "punct":
-            depth += 1
-        elif text == ")" and kind == "punct":
-            depth -= 1
-        elif text == "," and kind == "punct" and depth == 1:
-            first = True
-        i += 1
-    return i
 
 
 def _literal(text: str) -> str:
@@ -220,10 +140,11 @@ class _Trie:
 
 
 def build_grammar(ddl_tables) -> str:
-    """The GBNF of SQL over the tables of `_tables(ddl)`: bare words are keywords, tables and
-    columns; `x.y` is a column y of table x (or of an alias); `s.t` a table t of schema s."""
+    """The GBNF of SQL over the tables of `ddl_reader.tables(ddl)`: bare words are keywords,
+    tables and columns; `x.y` is a column y of table x (or of an alias); `s.t` a table t of
+    schema s."""
     rules: dict[str, str] = {}
-    names = {_name(*t) for parts, cols in ddl_tables for t in (*parts, *cols)}
+    names = {ddl_reader.name(*t) for parts, cols in ddl_tables for t in (*parts, *cols)}
     if len(names) > MAX_NAMES:
         raise InvalidParameter(f"the schema names {len(names)} tables and columns; a SQL "
                                f"grammar allows at most {MAX_NAMES}",
@@ -300,7 +221,7 @@ def _grammar_for_tables(ddl_tables: tuple) -> str:
 def grammar_for_ddl(ddl: str, *, variable: str = "ddl") -> str:
     """The grammar of the schema that `ddl` (a prompt variable's value) declares. Prompts
     of one schema share it: the cache is keyed by the tables, not by the whole text."""
-    tables = _tables(ddl or "")
+    tables = ddl_reader.tables(ddl or "")
     if not tables:
         raise InvalidParameter(f'no CREATE TABLE statement in the value of "{variable}", '
                                "from which the SQL grammar is made",

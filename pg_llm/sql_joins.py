@@ -30,7 +30,8 @@ import functools
 import re
 from dataclasses import dataclass, field
 
-from pg_llm.sql_grammar import KEYWORDS, _ddl_tokens, _name
+from pg_llm import ddl as ddl_reader
+from pg_llm.sql_grammar import KEYWORDS
 
 _SQL_TOKEN = re.compile(r"""
       (?P<string>'(?:[^']|'')*')
@@ -60,7 +61,7 @@ class Schema:
 def read_schema(ddl: str) -> Schema:
     """Tables, columns and foreign keys of the CREATE TABLE statements in `ddl` (inline
     ``REFERENCES p (c)`` and table-level ``FOREIGN KEY (a) REFERENCES p (b)``)."""
-    tokens = _ddl_tokens(ddl)
+    tokens = ddl_reader.tokens(ddl)
     schema = Schema()
     primary: dict[str, str] = {}
     pending: list[tuple[str, str, str, str | None]] = []
@@ -75,7 +76,7 @@ def read_schema(ddl: str) -> Schema:
             j += 3
         while j + 2 < len(tokens) and tokens[j + 1][1] == ".":
             j += 2  # schema-qualified: keep the table's own name
-        table = _name(*tokens[j])
+        table = ddl_reader.name(*tokens[j])
         if table is None or j + 1 >= len(tokens) or tokens[j + 1][1] != "(":
             i = j + 1
             continue
@@ -88,7 +89,7 @@ def read_schema(ddl: str) -> Schema:
             if words[0] in ("primary", "foreign", "constraint", "unique", "check"):
                 _table_constraint(table, element, words, primary, pending)
                 continue
-            column = _name(*element[0])
+            column = ddl_reader.name(*element[0])
             if column is None:
                 continue
             cols.append(column)
@@ -96,8 +97,9 @@ def read_schema(ddl: str) -> Schema:
                 primary[table] = column
             if "references" in words:
                 k = words.index("references")
-                parent = _name(*element[k + 1]) if k + 1 < len(element) else None
-                parent_col = (_name(*element[k + 3]) if k + 3 < len(element)
+                parent = (ddl_reader.name(*element[k + 1]) if k + 1 < len(element)
+                          else None)
+                parent_col = (ddl_reader.name(*element[k + 3]) if k + 3 < len(element)
                               and element[k + 2][1] == "(" else None)
                 if parent:
                     pending.append((table, column, parent, parent_col))
@@ -131,7 +133,7 @@ def _elements(tokens, i):
 
 
 def _table_constraint(table, element, words, primary, pending):
-    names = [(_name(*t)) for t in element]
+    names = [ddl_reader.name(*t) for t in element]
     if "primary" in words:
         k = words.index("primary")
         if k + 3 < len(element) and element[k + 2][1] == "(":

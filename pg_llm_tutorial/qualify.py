@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from pg_llm.sql_grammar import _name, _tables
+from pg_llm import ddl as ddl_reader
 
 # A string literal (left alone) or a word; numbers and operators are never matched.
 _WORD = re.compile(r"'(?:[^']|'')*'|(?<![\w.])[A-Za-z_][A-Za-z0-9_]*(?![\w.])")
@@ -19,7 +19,8 @@ _WORD = re.compile(r"'(?:[^']|'')*'|(?<![\w.])[A-Za-z_][A-Za-z0-9_]*(?![\w.])")
 
 def table_columns(ddl: str) -> dict[str, set[str]]:
     """{table: its columns} of the CREATE TABLE statements in `ddl` (PostgreSQL's names)."""
-    return {_name(*parts[-1]): {_name(*c) for c in cols} for parts, cols in _tables(ddl)}
+    return {ddl_reader.name(*parts[-1]): {ddl_reader.name(*c) for c in cols}
+            for parts, cols in ddl_reader.tables(ddl)}
 
 
 def qualify(sql: str, ddl: str) -> str:
