@@ -11,7 +11,8 @@ grammar makes those answers impossible, not the wrong logic.
 The grammar is lexical: it constrains words, not the statement's structure, with one
 exception: FROM and JOIN are followed by a table (or FROM by a subquery's ``(``; FROM also
 ends ``EXTRACT(YEAR FROM ...)``).
-- keywords, functions and type names: in upper or in lower case;
+- keywords and functions: in upper or in lower case; type names only after ``::`` or before
+  a literal (``DATE '2024-01-31'``; ``CAST(x AS INTEGER)`` takes any word after AS);
 - bare identifiers: a column of the DDL, as written there or in lower case (what
   PostgreSQL folds it to), or an alias ``T1``..``T9`` (the style of sql-create-context); a
   name the DDL quoted with capitals or spaces only in its quoted form; a table only after
@@ -66,10 +67,15 @@ KEYWORDS = (
 # Keywords a table follows (from-table); FROM also ends EXTRACT(<unit> FROM ...) (unit-from)
 # and opens a subquery (from-open).
 TABLE_KEYWORDS = ("FROM", "JOIN")
+# Type names are no bare words: a small model copies a column's type from the DDL in place of
+# its name (`AVG(smallint)`). They come after `::`, or before a literal (`DATE '2024-01-31'`);
+# `CAST(x AS INTEGER)` is an AS-word. PRECISION stays a word (DOUBLE PRECISION after AS).
+TYPE_NAMES = ("DATE", "TIMESTAMP", "TIME", "INTEGER", "INT", "BIGINT", "SMALLINT", "NUMERIC",
+              "DECIMAL", "REAL", "FLOAT", "DOUBLE", "TEXT", "VARCHAR", "CHAR", "BOOLEAN")
 DATE_UNITS = tuple(u for k in ("YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND", "WEEK",
                                "QUARTER", "DOW", "EPOCH") for u in (k, k.lower()))
 # '.' is not among them: it only joins a table (or alias) to one of its columns, or a number
-SYMBOLS = ("<>", "!=", "<=", ">=", "||", "::", "=", "<", ">", "+", "*", "%", "(", ")", ",")
+SYMBOLS = ("<>", "!=", "<=", ">=", "||", "=", "<", ">", "+", "*", "%", "(", ")", ",")
 # '-' and '/' are kept apart: right after them only a word, '(' or a string may follow without
 # a space, so that an answer cannot open a comment ('--', '/*') and hide text from the check
 OPERATORS_BEFORE_WORDS = ("-", "/")
@@ -152,8 +158,8 @@ def build_grammar(ddl_tables) -> str:
     words, every_column, schemas, tables = _Trie(), _Trie(), {}, _Trie()
     every_column.add("*")
     for keyword in KEYWORDS:
-        if keyword in TABLE_KEYWORDS:
-            continue  # only in from-table: a table follows them
+        if keyword in TABLE_KEYWORDS or keyword in TYPE_NAMES:
+            continue  # only in from-table, cast and typed-literal
         words.add(keyword)
         words.add(keyword.lower())
     for n, (parts, cols) in enumerate(ddl_tables):
@@ -191,7 +197,10 @@ after-word ::= end | ws word after-word | ws? sym after-sym | ws? op after-op | 
 after-sym ::= end | ws? word after-word | ws? sym after-sym | ws? op after-op | ws? from-open after-sym
 after-op ::= ws? word after-word | ws? opener after-sym | ws sym after-sym | ws op after-op
 end ::= ws? ";"?
-word ::= known | alias | number | alias-def | from-table | unit-from
+word ::= known | alias | number | alias-def | from-table | unit-from | typed-literal
+typed-literal ::= type-name ws string
+cast ::= "::" ws? type-name
+type-name ::= {" | ".join(_literal(t) for name in TYPE_NAMES for t in (name, name.lower()))}
 from-table ::= ("FROM" | "from" | "JOIN" | "join") ws (table | [tT] [1-9])
 from-open ::= ("FROM" | "from") ws? "("
 unit-from ::= ({" | ".join(_literal(u) for u in DATE_UNITS)}) ws ("FROM" | "from")
@@ -199,7 +208,7 @@ known ::= {words.expression()}
 alias ::= [tT] [1-9] ("." every-column)?
 alias-def ::= ("AS" | "as") ws [a-zA-Z_] [a-zA-Z0-9_]{{0,30}}
 number ::= [0-9]{{1,18}} ("." [0-9]{{1,18}})?
-sym ::= symbol | string
+sym ::= symbol | string | cast
 opener ::= "(" | string
 op ::= {" | ".join(_literal(o) for o in OPERATORS_BEFORE_WORDS)}
 string ::= "'" ( [^'\\x00-\\x1F] | "''" ){{0,200}} "'"

@@ -103,6 +103,7 @@ def test_the_grammar_admits_the_schemas_sql_and_nothing_else():
         "SELECT person.* FROM person WHERE person.patient_no = 3.5",
         "SELECT AVG(T1.fee) FROM (SELECT fee FROM visit) AS T1",
         "SELECT COUNT(*) FROM visit WHERE EXTRACT(month from born_on) = 2",
+        "SELECT fee::numeric(10, 2), CAST(fee AS INTEGER) FROM visit WHERE born_on > DATE '2020-01-01'",
     ]
     bad = [
         "SELECT person.id FROM person",              # the key is patient_no
@@ -119,6 +120,7 @@ def test_the_grammar_admits_the_schemas_sql_and_nothing_else():
         "SELECT fee FROM visit JOIN fee ON fee = 1",
         "SELECT full_name FROM person.full_name",    # ... not table.column
         "SELECT person FROM person",                 # and a table is no column
+        "SELECT AVG(numeric) FROM visit",            # nor a type name
     ]
     for sql in good:
         assert admits(grammar, sql), sql
