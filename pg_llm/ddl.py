@@ -35,8 +35,10 @@ def name(kind: str, text: str) -> str | None:
     return None
 
 
-def tables(ddl: str) -> list[tuple[list[tuple[str, str]], list[tuple[str, str]]]]:
-    """Each CREATE TABLE in `ddl`: (its name's tokens, schema first; its columns' tokens)."""
+def statements(ddl: str) -> list[tuple[list[tuple[str, str]], list[list[tuple[str, str]]]]]:
+    """Each CREATE TABLE in `ddl`: (its name's tokens, schema first; its body's elements:
+    the tokens of each column or table constraint, split at the commas of the body's own
+    level). An unterminated body (a cut-off prompt) keeps what it has."""
     toks = tokens(ddl)
     found = []
     i = 0
@@ -65,28 +67,42 @@ def tables(ddl: str) -> list[tuple[list[tuple[str, str]], list[tuple[str, str]]]
         if not parts or j >= len(toks) or toks[j][1] != "(":
             i = j
             continue
-        columns: list[tuple[str, str]] = []
-        i = read_columns(toks, j + 1, columns)
-        found.append((parts, columns))
+        elements, i = _elements(toks, j + 1)
+        found.append((parts, elements))
     return found
 
 
-def read_columns(toks, i: int, columns: list) -> int:
-    """Column tokens of one CREATE TABLE body starting after its '('; returns the index
-    after its ')'."""
-    depth, first = 1, True
-    while i < len(toks) and depth > 0:
+def tables(ddl: str) -> list[tuple[list[tuple[str, str]], list[tuple[str, str]]]]:
+    """Each CREATE TABLE in `ddl`: (its name's tokens, schema first; its columns' tokens)."""
+    return [(parts, [element[0] for element in elements if is_column(element)])
+            for parts, elements in statements(ddl)]
+
+
+def is_column(element: list[tuple[str, str]]) -> bool:
+    """A body element that declares a column (not a table constraint)."""
+    if not element:
+        return False
+    column = name(*element[0])
+    return column is not None and not (element[0][0] == "word" and column in TABLE_CONSTRAINTS)
+
+
+def _elements(toks, i: int) -> tuple[list[list[tuple[str, str]]], int]:
+    """The elements of a CREATE TABLE body starting after its '(', and the index after its
+    ')'."""
+    elements, current, depth = [], [], 1
+    while i < len(toks):
         kind, text = toks[i]
-        if depth == 1 and first:
-            column = name(kind, text)
-            if column is not None and not (kind == "word" and column in TABLE_CONSTRAINTS):
-                columns.append((kind, text))
-            first = False
-        if text == "(" and kind == "punct":
-            depth += 1
-        elif text == ")" and kind == "punct":
-            depth -= 1
-        elif text == "," and kind == "punct" and depth == 1:
-            first = True
         i += 1
-    return i
+        if kind == "punct" and text == "(":
+            depth += 1
+        elif kind == "punct" and text == ")":
+            depth -= 1
+            if depth == 0:
+                break
+        if kind == "punct" and text == "," and depth == 1:
+            elements.append(current)
+            current = []
+        else:
+            current.append((kind, text))
+    elements.append(current)
+    return elements, i

@@ -61,37 +61,19 @@ class Schema:
 def read_schema(ddl: str) -> Schema:
     """Tables, columns and foreign keys of the CREATE TABLE statements in `ddl` (inline
     ``REFERENCES p (c)`` and table-level ``FOREIGN KEY (a) REFERENCES p (b)``)."""
-    tokens = ddl_reader.tokens(ddl)
     schema = Schema()
     primary: dict[str, str] = {}
     pending: list[tuple[str, str, str, str | None]] = []
-    i = 0
-    while i < len(tokens):
-        if not (tokens[i][1].lower() == "create" and i + 2 < len(tokens)
-                and tokens[i + 1][1].lower() == "table"):
-            i += 1
-            continue
-        j = i + 2
-        if [t[1].lower() for t in tokens[j:j + 3]] == ["if", "not", "exists"]:
-            j += 3
-        while j + 2 < len(tokens) and tokens[j + 1][1] == ".":
-            j += 2  # schema-qualified: keep the table's own name
-        table = ddl_reader.name(*tokens[j])
-        if table is None or j + 1 >= len(tokens) or tokens[j + 1][1] != "(":
-            i = j + 1
-            continue
-        elements, i = _elements(tokens, j + 2)
+    for parts, elements in ddl_reader.statements(ddl):
+        table = ddl_reader.name(*parts[-1])  # schema-qualified: the table's own name
         cols = schema.columns.setdefault(table, [])
         for element in elements:
             words = [t[1].lower() for t in element]
-            if not words:
-                continue
-            if words[0] in ("primary", "foreign", "constraint", "unique", "check"):
-                _table_constraint(table, element, words, primary, pending)
+            if not ddl_reader.is_column(element):
+                if words and words[0] in ("primary", "foreign", "constraint"):
+                    _table_constraint(table, element, words, primary, pending)
                 continue
             column = ddl_reader.name(*element[0])
-            if column is None:
-                continue
             cols.append(column)
             if "primary" in words:
                 primary[table] = column
@@ -108,28 +90,6 @@ def read_schema(ddl: str) -> Schema:
         if parent in schema.columns and parent_col:
             schema.foreign_keys.append((child, col, parent, parent_col))
     return schema
-
-
-def _elements(tokens, i):
-    """The comma-separated elements of a CREATE TABLE body starting after its '(', and the
-    index after its ')'."""
-    elements, current, depth = [], [], 1
-    while i < len(tokens):
-        kind, text = tokens[i]
-        if kind == "punct" and text == "(":
-            depth += 1
-        elif kind == "punct" and text == ")":
-            depth -= 1
-            if depth == 0:
-                elements.append(current)
-                return elements, i + 1
-        if kind == "punct" and text == "," and depth == 1:
-            elements.append(current)
-            current = []
-        else:
-            current.append((kind, text))
-        i += 1
-    return elements, i
 
 
 def _table_constraint(table, element, words, primary, pending):
