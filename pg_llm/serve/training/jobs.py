@@ -50,28 +50,22 @@ def _hyperparameters(body: dict) -> dict:
         raw = {**raw, **((method.get("supervised") or {}).get("hyperparameters") or {})}
     if not isinstance(raw, dict):
         raise bad_request("hyperparameters must be an object.", "hyperparameters")
-    unknown = set(raw) - set(HYPERPARAMETER_RANGES) - set(LORA_HYPERPARAMETER_RANGES)
+    ranges = {**HYPERPARAMETER_RANGES, **LORA_HYPERPARAMETER_RANGES}
+    unknown = set(raw) - set(ranges)
     if unknown:
         raise bad_request(f"Unknown hyperparameter(s): {', '.join(sorted(unknown))}.",
                           "hyperparameters")
     out = {}
-    for name, (kind, low, high) in HYPERPARAMETER_RANGES.items():
+    for name, (kind, low, high) in ranges.items():
         value = raw.get(name, "auto")
         if value == "auto" or value is None:
-            out[name] = DEFAULT_HYPERPARAMETERS[name]
+            if name in DEFAULT_HYPERPARAMETERS:  # the LoRA knobs stay out: the worker's default
+                out[name] = DEFAULT_HYPERPARAMETERS[name]
             continue
         if not valid_number(value, low, high, kind):
             raise bad_request(f"hyperparameters.{name} must be 'auto' or a {kind.__name__} "
                               f"between {low} and {high}, got {value!r}.",
                               f"hyperparameters.{name}")
-        out[name] = kind(value)
-    for name, (kind, low, high) in LORA_HYPERPARAMETER_RANGES.items():
-        value = raw.get(name, "auto")
-        if value == "auto" or value is None:
-            continue
-        if not valid_number(value, low, high, kind):
-            raise bad_request(f"hyperparameters.{name} must be 'auto' or an integer between "
-                              f"{low} and {high}, got {value!r}.", f"hyperparameters.{name}")
         out[name] = kind(value)
     return out
 
