@@ -53,9 +53,6 @@ class Schema:
     # (child table, child column, parent table, parent column)
     foreign_keys: list[tuple[str, str, str, str]] = field(default_factory=list)
 
-    def owners(self, column: str) -> list[str]:
-        return [t for t, cols in self.columns.items() if column in cols]
-
 
 @functools.lru_cache(maxsize=64)
 def read_schema(ddl: str) -> Schema:
@@ -136,13 +133,14 @@ def infer_joins(sql: str, ddl: str) -> str:
     bare = sorted({lower[i] for i in refs})
     if not bare or all(c in schema.columns[table] for c in bare):
         return sql
-    graph = _graph(schema)
+    # shortest foreign-key paths from the FROM table; its keys are in order of distance
+    tree = _shortest_paths(_graph(schema), table)
     owner = {}
     for column in bare:
         if column in schema.columns[table]:
             owner[column] = table
             continue
-        found = [t for t in _by_distance(graph, table) if column in schema.columns[t]]
+        found = [t for t in tree if t != table and column in schema.columns[t]]
         if not found:
             return sql  # a name no table has: nothing to infer
         owner[column] = found[0]
@@ -155,7 +153,7 @@ def infer_joins(sql: str, ddl: str) -> str:
         if len(whole) == 1:
             return _splice(sql, matches, {f + 1: whole[0]})
 
-    joins = _join_tree(graph, table, used - {table})
+    joins = _join_steps(tree, table, used - {table})
     if joins is None:
         return sql
     replace = {i: f"{owner[lower[i]]}.{tokens[i][1]}" for i in refs}
@@ -200,21 +198,9 @@ def _graph(schema: Schema) -> dict[str, list[tuple[str, str, bool]]]:
     return graph
 
 
-def _by_distance(graph, start) -> list[str]:
-    seen, order, queue = {start}, [], collections.deque([start])
-    while queue:
-        node = queue.popleft()
-        for nxt, _, _ in graph.get(node, ()):
-            if nxt not in seen:
-                seen.add(nxt)
-                order.append(nxt)
-                queue.append(nxt)
-    return order
-
-
-def _join_tree(graph, start, targets) -> list[tuple[str, str, bool]] | None:
-    """JOIN steps (table, ON, fans out) reaching every target from start along shortest
-    foreign-key paths, each table joined once; None when one is unreachable."""
+def _shortest_paths(graph, start) -> dict[str, tuple[str, str, bool] | None]:
+    """Breadth-first from start: each table reached -> (the table before it, ON, whether the
+    join fans out); start -> None. Insertion order is distance order."""
     parent: dict[str, tuple[str, str, bool] | None] = {start: None}
     queue = collections.deque([start])
     while queue:
@@ -223,6 +209,12 @@ def _join_tree(graph, start, targets) -> list[tuple[str, str, bool]] | None:
             if nxt not in parent:
                 parent[nxt] = (node, on, expands)
                 queue.append(nxt)
+    return parent
+
+
+def _join_steps(parent, start, targets) -> list[tuple[str, str, bool]] | None:
+    """JOIN steps (table, ON, fans out) reaching every target from start along the shortest
+    paths, each table joined once; None when one is unreachable."""
     steps, joined = [], {start}
     for target in sorted(targets):
         if target not in parent:

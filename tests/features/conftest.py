@@ -35,6 +35,31 @@ def make_model(db, name="qa", options="{}"):
     return name
 
 
+def assert_schema_variable_option_is_validated(db, option: str, engine: str, model: str):
+    """An option naming the template variable that holds a schema's DDL (sql_grammar_from,
+    sql_infer_joins_from): 22023 for a name that is no variable, a non-text value, a model
+    with output_columns, on llm_alter_model, and as an engine default."""
+    cases = [  # (options of a new model on `engine`, words of the message or hint)
+        (f'{{"{option}": "schema_text"}}', "not a variable"),
+        (f'{{"{option}": 3}}', "template variable"),
+        (f'{{"{option}": "ddl", "output_columns": {{"sql": "text"}}}}', "either output_columns"),
+    ]
+    for options, words in cases:
+        with pytest.raises(psycopg.Error) as err:
+            db.execute("SELECT llm_create_model('m2', %s, %s, '{{ddl}} {{question}}', "
+                       "options => %s::jsonb)", (engine, BASE, options))
+        assert err.value.sqlstate == "22023", options
+        diag = err.value.diag
+        assert words in (diag.message_primary + (diag.message_hint or "")), options
+    with pytest.raises(psycopg.Error) as err:
+        db.execute("SELECT llm_alter_model(%s, %s)", (model, f'{{"{option}": "nope"}}'))
+    assert err.value.sqlstate == "22023"
+    with pytest.raises(psycopg.Error) as err:
+        db.execute("SELECT llm_create_engine('e9', provider => 'local', verify => false, "
+                   "options => %s)", (f'{{"{option}": "ddl"}}',))
+    assert err.value.sqlstate == "22023"
+
+
 def http_calls(fake) -> int:
     return len(fake.chat_requests())
 

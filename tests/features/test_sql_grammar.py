@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from fake_openai import FakeOpenAI
-from features.conftest import API_KEY, BASE
+from features.conftest import API_KEY, BASE, assert_schema_variable_option_is_validated
 from sql_grammar_check import admits
 
 from pg_llm import sql_grammar
@@ -208,26 +208,7 @@ def test_a_value_without_ddl_is_refused_before_sending(db, local, recorder):
 
 
 def test_the_option_is_validated(db, local):
-    cases = [  # (options of a new model on 'loc', SQLSTATE, words of the message or hint)
-        ('{"sql_grammar_from": "schema_text"}', "22023", "not a variable"),
-        ('{"sql_grammar_from": 3}', "22023", "template variable"),
-        ('{"sql_grammar_from": "ddl", "output_columns": {"sql": "text"}}', "22023",
-         "either output_columns"),
-    ]
-    for options, state, words in cases:
-        with pytest.raises(psycopg.Error) as err:
-            db.execute("SELECT llm_create_model('m2', 'loc', %s, '{{ddl}} {{question}}', "
-                       "options => %s::jsonb)", (BASE, options))
-        assert err.value.sqlstate == state, options
-        diag = err.value.diag
-        assert words in (diag.message_primary + (diag.message_hint or "")), options
-    with pytest.raises(psycopg.Error) as err:
-        db.execute("""SELECT llm_alter_model('sqlgen', '{"sql_grammar_from": "nope"}')""")
-    assert err.value.sqlstate == "22023"
-    with pytest.raises(psycopg.Error) as err:
-        db.execute("""SELECT llm_create_engine('e9', provider => 'local', verify => false,
-                      options => '{"sql_grammar_from": "ddl"}')""")
-    assert err.value.sqlstate == "22023"
+    assert_schema_variable_option_is_validated(db, "sql_grammar_from", engine="loc", model="sqlgen")
 
 
 def test_engines_that_cannot_apply_a_grammar_refuse_it(db, local, recorder):

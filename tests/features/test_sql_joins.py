@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from fake_openai import FakeOpenAI
-from features.conftest import API_KEY, BASE
+from features.conftest import API_KEY, BASE, assert_schema_variable_option_is_validated
 
 from pg_llm.sql_joins import infer_joins, read_schema
 
@@ -225,23 +225,4 @@ def test_the_scan_returns_the_repaired_answer_as_an_ordinary_role(db, hosted):
 
 
 def test_the_option_is_validated(db, hosted):
-    cases = [  # (options of a new model, SQLSTATE, words of the message or hint)
-        ('{"sql_infer_joins_from": "schema_text"}', "22023", "not a variable"),
-        ('{"sql_infer_joins_from": 3}', "22023", "template variable"),
-        ('{"sql_infer_joins_from": "ddl", "output_columns": {"sql": "text"}}', "22023",
-         "either output_columns"),
-    ]
-    for options, state, words in cases:
-        with pytest.raises(psycopg.Error) as err:
-            db.execute("SELECT llm_create_model('m2', 'hosted', %s, '{{ddl}} {{question}}', "
-                       "options => %s::jsonb)", (BASE, options))
-        assert err.value.sqlstate == state, options
-        diag = err.value.diag
-        assert words in (diag.message_primary + (diag.message_hint or "")), options
-    with pytest.raises(psycopg.Error) as err:
-        db.execute("""SELECT llm_alter_model('sqlgen', '{"sql_infer_joins_from": "nope"}')""")
-    assert err.value.sqlstate == "22023"
-    with pytest.raises(psycopg.Error) as err:
-        db.execute("""SELECT llm_create_engine('e9', provider => 'local', verify => false,
-                      options => '{"sql_infer_joins_from": "ddl"}')""")
-    assert err.value.sqlstate == "22023"
+    assert_schema_variable_option_is_validated(db, "sql_infer_joins_from", engine="hosted", model="sqlgen")
