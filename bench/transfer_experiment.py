@@ -186,7 +186,7 @@ def _train(args, cluster, engine, result):
             "SELECT llm_create_model(%s, engine => 'local', model_name => 'smollm2-135m-instruct', "
             "prompt_template => '{{content}}', predict => 'answer', "
             "system_prompt => 'Answer with one SQL query and nothing else.', "
-            "options => '{\"temperature\": 0}')", (name,))
+            "options => '{\"temperature\": 0, \"seed\": 42}')", (name,))
         options = {"n_epochs": int(epochs), "learning_rate_multiplier": float(lr)}
         if "layers" in extra:
             options["lora_layers"] = int(extra["layers"])

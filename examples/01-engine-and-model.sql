@@ -23,8 +23,10 @@ SELECT llm_create_engine('local', provider => 'local', options => '{"timeout": 6
 
 -- The model: the prompt template has one variable, {{content}}, so the foreign table gets a
 -- column `content` to put in the WHERE clause and a column `answer` with the reply. The system
--- prompt is the one the training conversations use (see step 2). temperature 0 (greedy
--- decoding) makes every answer reproducible; the engine's default, like OpenAI's, is 1.
+-- prompt is the one the training conversations use (see step 2). temperature 0 is greedy
+-- decoding (the engine's default, like OpenAI's, is 1); a seed makes answers reproducible:
+-- the local engine decodes a seeded request in a batch of its own, because llama.cpp rounds
+-- differently with what else is in the batch (a quarter of greedy answers changed).
 -- sql_grammar_from: the engine decodes under a grammar of SQL over the tables and columns of
 -- the CREATE TABLE statements in `content` (docs/sql-reference.md, "SQL grammar"), so no
 -- version of this model can name a column the schema lacks (-v sql_grammar=off: without).
@@ -37,7 +39,7 @@ SELECT llm_create_model('ft_sql',
     prompt_template => '{{content}}',
     predict         => 'answer',
     system_prompt   => 'Answer with one SQL query and nothing else.',
-    options         => '{"temperature": 0}'::jsonb
+    options         => '{"temperature": 0, "seed": 42}'::jsonb
                        || CASE WHEN :'sql_grammar' = 'on'   -- decode under the schema's SQL grammar
                                THEN '{"sql_grammar_from": "content"}'::jsonb ELSE '{}' END
                        || CASE WHEN :'sql_joins' = 'on'     -- add the joins its columns need

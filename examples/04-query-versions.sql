@@ -29,7 +29,7 @@ SELECT llm_create_model('ft_sql_succinct',
     prompt_template => E'Write one PostgreSQL query that answers the question. Reply with the SQL query only: no explanation, no markdown, no comments.\n\n{{content}}\n\nSQL:',
     predict         => 'answer',
     system_prompt   => 'Answer with one SQL query and nothing else.',
-    options         => '{"temperature": 0}'::jsonb
+    options         => '{"temperature": 0, "seed": 42}'::jsonb
                        || CASE WHEN :'sql_grammar' = 'on'   -- decode under the schema's SQL grammar
                                THEN '{"sql_grammar_from": "content"}'::jsonb ELSE '{}' END
                        || CASE WHEN :'sql_joins' = 'on'     -- add the joins its columns need

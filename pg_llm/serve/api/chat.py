@@ -63,6 +63,7 @@ async def chat_completions(request: Request):
         prompt_tokens=tokens, max_tokens=max_tokens,
         temperature=params.temperature, top_p=params.top_p, seed=params.seed,
         stop=params.stop, adapter=ft.adapter_path if ft else None,
+        alone=params.seed is not None,  # OpenAI's seed: the same request, the same answer
         grammar=await _grammar(state, base, params, max_tokens),
         on_event=lambda kind, payload: loop.call_soon_threadsafe(events.put_nowait,
                                                                  (kind, payload)))
