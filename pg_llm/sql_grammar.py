@@ -11,8 +11,9 @@ grammar makes those answers impossible, not the wrong logic.
 The grammar is lexical: it constrains words, not the statement's structure, with one
 exception: FROM and JOIN are followed by a table (or FROM by a subquery's ``(``; FROM also
 ends ``EXTRACT(YEAR FROM ...)``).
-- keywords and functions: in upper or in lower case; type names only after ``::`` or before
-  a literal (``DATE '2024-01-31'``; ``CAST(x AS INTEGER)`` takes any word after AS);
+- keywords and functions: in upper or in lower case; type names only after ``::``, and
+  DATE, TIME, TIMESTAMP also before a string (``DATE '2024-01-31'``; ``CAST(x AS INTEGER)``
+  takes any word after AS);
 - bare identifiers: a column of the DDL, as written there or in lower case (what
   PostgreSQL folds it to), or an alias ``T1``..``T9`` (the style of sql-create-context); a
   name the DDL quoted with capitals or spaces only in its quoted form; a table only after
@@ -68,10 +69,13 @@ KEYWORDS = (
 # and opens a subquery (from-open).
 TABLE_KEYWORDS = ("FROM", "JOIN")
 # Type names are no bare words: a small model copies a column's type from the DDL in place of
-# its name (`AVG(smallint)`). They come after `::`, or before a literal (`DATE '2024-01-31'`);
-# `CAST(x AS INTEGER)` is an AS-word. PRECISION stays a word (DOUBLE PRECISION after AS).
+# its name (`AVG(smallint)`). They come after `::`; `CAST(x AS INTEGER)` is an AS-word.
+# PRECISION stays a word (DOUBLE PRECISION after AS).
 TYPE_NAMES = ("DATE", "TIMESTAMP", "TIME", "INTEGER", "INT", "BIGINT", "SMALLINT", "NUMERIC",
               "DECIMAL", "REAL", "FLOAT", "DOUBLE", "TEXT", "VARCHAR", "CHAR", "BOOLEAN")
+# Only the date and time types also open a typed literal (`DATE '2024-01-31'`), as people
+# write them; with every type, the model wrote `AVG(smallint 'A')` where a column belongs.
+LITERAL_TYPES = ("DATE", "TIMESTAMP", "TIME")
 DATE_UNITS = tuple(u for k in ("YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND", "WEEK",
                                "QUARTER", "DOW", "EPOCH") for u in (k, k.lower()))
 # '.' is not among them: it only joins a table (or alias) to one of its columns, or a number
@@ -198,7 +202,7 @@ after-sym ::= end | ws? word after-word | ws? sym after-sym | ws? op after-op | 
 after-op ::= ws? word after-word | ws? opener after-sym | ws sym after-sym | ws op after-op
 end ::= ws? ";"?
 word ::= known | alias | number | alias-def | from-table | unit-from | typed-literal
-typed-literal ::= type-name ws string
+typed-literal ::= ({" | ".join(_literal(t) for name in LITERAL_TYPES for t in (name, name.lower()))}) ws string
 cast ::= "::" ws? type-name
 type-name ::= {" | ".join(_literal(t) for name in TYPE_NAMES for t in (name, name.lower()))}
 from-table ::= ("FROM" | "from" | "JOIN" | "join") ws (table | [tT] [1-9])

@@ -104,6 +104,7 @@ def test_the_grammar_admits_the_schemas_sql_and_nothing_else():
         "SELECT AVG(T1.fee) FROM (SELECT fee FROM visit) AS T1",
         "SELECT COUNT(*) FROM visit WHERE EXTRACT(month from born_on) = 2",
         "SELECT fee::numeric(10, 2), CAST(fee AS INTEGER) FROM visit WHERE born_on > DATE '2020-01-01'",
+        "SELECT fee FROM visit WHERE born_on < timestamp '2020-01-01 10:00' + INTERVAL '1 day'",
     ]
     bad = [
         "SELECT person.id FROM person",              # the key is patient_no
@@ -121,6 +122,7 @@ def test_the_grammar_admits_the_schemas_sql_and_nothing_else():
         "SELECT full_name FROM person.full_name",    # ... not table.column
         "SELECT person FROM person",                 # and a table is no column
         "SELECT AVG(numeric) FROM visit",            # nor a type name
+        "SELECT AVG(smallint 'A') FROM visit",       # nor a typed literal of a non-date type
     ]
     for sql in good:
         assert admits(grammar, sql), sql
