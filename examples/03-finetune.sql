@@ -1,9 +1,11 @@
 -- Step 3: fine-tune. A dry run shows tokens and cost; a budget caps what training may spend;
 -- the real run trains a LoRA adapter in the local engine and becomes version 2 of ft_sql.
 -- Variables: n_train (conversations to train on, default 300), n_epochs (default 3),
--- out_dir (where the loss curve goes, default .demo/out).
+-- learning_rate_multiplier (default 2: measured best for transfer to real-style schemas,
+-- docs/tutorial.md), out_dir (where the loss curve goes, default .demo/out).
 \if :{?n_train} \else \set n_train 300 \endif
 \if :{?n_epochs} \else \set n_epochs 3 \endif
+\if :{?learning_rate_multiplier} \else \set learning_rate_multiplier 2 \endif
 \if :{?out_dir} \else \set out_dir .demo/out \endif
 
 -- demo_data has one row per message, so the first :n_train conversations are selected by
@@ -11,7 +13,8 @@
 SELECT conversations, tokens, epochs, estimated_trained_tokens, estimated_usd, token_count_method
 FROM llm_finetune('ft_sql',
     format('SELECT * FROM demo_data WHERE chat_id <= %s ORDER BY chat_id, message_id', :n_train),
-    options => jsonb_build_object('n_epochs', :n_epochs),
+    options => jsonb_build_object('n_epochs', :n_epochs,
+                                   'learning_rate_multiplier', :learning_rate_multiplier),
     dry_run => true);
 -- (psql: \gset re-runs the dry run above and keeps its numbers in variables dry_*.)
 \gset dry_
@@ -25,7 +28,8 @@ SELECT * FROM llm_set_budget('ft_sql', max_tokens => (:dry_estimated_trained_tok
 SELECT job_id, status, conversations, estimated_trained_tokens, provider_job_id
 FROM llm_finetune('ft_sql',
     format('SELECT * FROM demo_data WHERE chat_id <= %s ORDER BY chat_id, message_id', :n_train),
-    options => jsonb_build_object('n_epochs', :n_epochs));
+    options => jsonb_build_object('n_epochs', :n_epochs,
+                                   'learning_rate_multiplier', :learning_rate_multiplier));
 
 -- Wait for the model's latest job: one NOTICE per training step (loss, progress). Ctrl-C
 -- stops waiting, not training: the job keeps running in the engine; wait again any time.

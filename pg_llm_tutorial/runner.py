@@ -83,6 +83,7 @@ def tutorial_variables(args, engine) -> dict:
     variables = {"base_model": args.model, "n_train": args.n_train,
                  "n_generate": args.n_generate, "n_eval": args.n_eval,
                  "n_epochs": args.epochs, "out_dir": str(Path(args.dir) / "out"),
+                 "learning_rate_multiplier": args.learning_rate_multiplier,
                  "eval_limit": args.eval_limit}
     for name in ("n_real", "n_real_eval", "n_style_eval"):  # real-style mix (issue 15)
         if getattr(args, name, None) is not None:
