@@ -116,6 +116,11 @@ def _literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _in_either_case(words) -> str:
+    """GBNF alternatives: each word in upper and in lower case."""
+    return " | ".join(_literal(t) for word in words for t in (word, word.lower()))
+
+
 class _Trie:
     """Words sharing prefixes share one path of the grammar: after a space the grammar
     engine follows a few first letters instead of one path per word (with one path per
@@ -202,9 +207,9 @@ after-sym ::= end | ws? word after-word | ws? sym after-sym | ws? op after-op | 
 after-op ::= ws? word after-word | ws? opener after-sym | ws sym after-sym | ws op after-op
 end ::= ws? ";"?
 word ::= known | alias | number | alias-def | from-table | unit-from | typed-literal
-typed-literal ::= ({" | ".join(_literal(t) for name in LITERAL_TYPES for t in (name, name.lower()))}) ws string
+typed-literal ::= ({_in_either_case(LITERAL_TYPES)}) ws string
 cast ::= "::" ws? type-name
-type-name ::= {" | ".join(_literal(t) for name in TYPE_NAMES for t in (name, name.lower()))}
+type-name ::= {_in_either_case(TYPE_NAMES)}
 from-table ::= ("FROM" | "from" | "JOIN" | "join") ws (table | [tT] [1-9])
 from-open ::= ("FROM" | "from") ws? "("
 unit-from ::= ({" | ".join(_literal(u) for u in DATE_UNITS)}) ws ("FROM" | "from")
