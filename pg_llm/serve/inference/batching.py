@@ -3,6 +3,8 @@ context, and each step decodes one new token for all of them in a single llama_d
 
 Requests for different fine-tuned models share the base model's context; a step only mixes
 sequences that use the same LoRA adapter (the adapter is a property of the decode call).
+A request marked `alone` (the API's seeded requests) is decoded in a batch of its own, in its
+turn: reproducible answers cost that request the batching.
 """
 
 from __future__ import annotations
