@@ -30,5 +30,5 @@ def test_example_step_7(db, dsn):
     assert requests == (4,)  # 2 sent + 2 cached (EXPLAIN ANALYZE); the guard step rolled back
     assert db.execute("SELECT count(*) FROM llm.cache").fetchone() == (0,)
     assert db.execute("SELECT options FROM llm.models WHERE name = 'ft_sql'").fetchone() == (
-        {"temperature": 0, "sql_grammar_from": "content",
+        {"temperature": 0, "seed": 42, "sql_grammar_from": "content",
          "sql_infer_joins_from": "content"},)  # as step 1 left them
