@@ -62,7 +62,6 @@ class LlamaVocab:
         if not self.model:
             raise RuntimeError(f"llama.cpp could not load {self.path} (not a valid GGUF model?)")
         self.vocab = lc.llama_model_get_vocab(self.model)
-        self._piece_buf = ctypes.create_string_buffer(256)
 
     # ---- metadata and vocabulary
     def meta(self, key: str) -> str | None:
@@ -102,8 +101,12 @@ class LlamaVocab:
         return list(arr[:n])
 
     def piece(self, token: int, special: bool = False) -> bytes:
-        n = self.lc.llama_token_to_piece(self.vocab, token, self._piece_buf, 256, 0, special)
-        return self._piece_buf.raw[:n] if n > 0 else b""
+        # A buffer per call: the engine thread reads every generated token's piece while
+        # request threads render bos/eos into chat prompts; with one shared buffer (ctypes
+        # lets go of the GIL) a generated `count` came out as `<|im_`, and eos as `countend|>`.
+        buf = ctypes.create_string_buffer(256)
+        n = self.lc.llama_token_to_piece(self.vocab, token, buf, 256, 0, special)
+        return buf.raw[:n] if n > 0 else b""
 
     def is_end_of_generation(self, token: int) -> bool:
         return bool(self.lc.llama_vocab_is_eog(self.vocab, token))
