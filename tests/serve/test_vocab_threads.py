@@ -10,7 +10,6 @@ import threading
 from pg_llm.serve.inference.llama_backend import LlamaVocab
 from pg_llm.serve.registry import smollm2_gguf_path
 
-
 ROUNDS = 200_000
 
 
@@ -19,11 +18,11 @@ def test_pieces_do_not_mix_across_threads():
     word = vocab.tokenize("count")
     assert len(word) == 1
     expected = vocab.piece(word[0])
-    eos = vocab.special_tokens()["eos_token"]
+    eos_id = vocab.lc.llama_vocab_eos(vocab.vocab)
+    eos = vocab.token_text(eos_id)
+    assert eos == "<|im_end|>"
     stop = threading.Event()
     wrong: list[bytes] = []  # either thread's misreads
-
-    eos_id = vocab.lc.llama_vocab_eos(vocab.vocab)
 
     def render_prompts():  # what chat_prompt does for every request (special_tokens)
         while not stop.is_set():
