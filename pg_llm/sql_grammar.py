@@ -76,8 +76,8 @@ TYPE_NAMES = ("DATE", "TIMESTAMP", "TIME", "INTEGER", "INT", "BIGINT", "SMALLINT
 # Only the date and time types also open a typed literal (`DATE '2024-01-31'`), as people
 # write them; with every type, the model wrote `AVG(smallint 'A')` where a column belongs.
 LITERAL_TYPES = ("DATE", "TIMESTAMP", "TIME")
-DATE_UNITS = tuple(u for k in ("YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND", "WEEK",
-                               "QUARTER", "DOW", "EPOCH") for u in (k, k.lower()))
+DATE_UNITS = ("YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND", "WEEK", "QUARTER", "DOW",
+              "EPOCH")
 # '.' is not among them: it only joins a table (or alias) to one of its columns, or a number
 SYMBOLS = ("<>", "!=", "<=", ">=", "||", "=", "<", ">", "+", "*", "%", "(", ")", ",")
 # '-' and '/' are kept apart: right after them only a word, '(' or a string may follow without
@@ -210,9 +210,9 @@ word ::= known | alias | number | alias-def | from-table | unit-from | typed-lit
 typed-literal ::= ({_in_either_case(LITERAL_TYPES)}) ws string
 cast ::= "::" ws? type-name
 type-name ::= {_in_either_case(TYPE_NAMES)}
-from-table ::= ("FROM" | "from" | "JOIN" | "join") ws (table | [tT] [1-9])
-from-open ::= ("FROM" | "from") ws? "("
-unit-from ::= ({" | ".join(_literal(u) for u in DATE_UNITS)}) ws ("FROM" | "from")
+from-table ::= ({_in_either_case(TABLE_KEYWORDS)}) ws (table | [tT] [1-9])
+from-open ::= ({_in_either_case(["FROM"])}) ws? "("
+unit-from ::= ({_in_either_case(DATE_UNITS)}) ws ({_in_either_case(["FROM"])})
 known ::= {words.expression()}
 alias ::= [tT] [1-9] ("." every-column)?
 alias-def ::= ("AS" | "as") ws [a-zA-Z_] [a-zA-Z0-9_]{{0,30}}

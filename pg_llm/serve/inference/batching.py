@@ -135,14 +135,14 @@ class BatchedGenerator:
                     self._finish(seq, error=f"generation failed: {exc}")
 
     def _admit(self) -> None:
+        if any(s.req.alone for s in self._active.values()):
+            return  # a sequence decoding alone admits nobody until it is done
         free = [i for i in range(self.model.n_parallel) if i not in self._active]
         while self._pending and free:
             req = self._pending[0]
             if req.cancelled.is_set():
                 self._pending.popleft()
                 continue
-            if any(s.req.alone for s in self._active.values()):
-                break
             if req.alone and self._active:
                 break  # waits for the batch to drain; first come, first served: none overtakes
             self._pending.popleft()
